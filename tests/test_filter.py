@@ -1,0 +1,185 @@
+"""The VapourSynth filter: windowing invariants, concurrency, properties and errors."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+import vsvsrpp
+from vsvsrpp.engine import Engine
+from vsvsrpp.filter import _WindowedNetwork
+from vsvsrpp.loading import load_model
+from vsvsrpp.windows import WindowPlan
+
+from clips import clip_from_array, clip_to_array, clip_to_array_async, moving_frames
+
+core = vs.core
+T, H, W = 11, 40, 48  # under 64 px: the network pads and crops
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return moving_frames(T, H, W, seed=1)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint):
+    return load_model(tiny_checkpoint)
+
+
+def direct(model, arr):
+    """One network pass over ``arr`` (t, 3, h, w), clamped like the filter."""
+    with torch.inference_mode():
+        return model(torch.from_numpy(arr)[None])[0].clamp(0, 1).numpy()
+
+
+@pytest.fixture(autouse=True)
+def threads():
+    saved = core.num_threads
+    yield
+    core.num_threads = saved
+
+
+def test_window_covering_clip_equals_one_network_pass(frames, model, tiny_checkpoint):
+    out = clip_to_array(vsvsrpp.BasicVSRPP(clip_from_array(frames), weights=tiny_checkpoint, window=T, overlap=3))
+    assert out.shape == (T, 3, 4 * H, 4 * W)
+    np.testing.assert_array_equal(out, direct(model, frames))
+
+
+def test_windowed_frames_equal_their_own_pass_with_overlap(frames, model, tiny_checkpoint):
+    window, overlap = 4, 2
+    out = clip_to_array(vsvsrpp.BasicVSRPP(clip_from_array(frames), weights=tiny_checkpoint, window=window, overlap=overlap))
+    plan = WindowPlan(T, window, overlap)
+    assert plan[-1].emit_end - plan[-1].emit_start == 3  # last window short
+    for w in plan:
+        expected = direct(model, frames[w.start : w.end])[w.emitted]
+        np.testing.assert_array_equal(out[w.emit_start : w.emit_end], expected)
+    # the overlap matters: without context the boundary frames differ
+    no_ctx = clip_to_array(vsvsrpp.BasicVSRPP(clip_from_array(frames), weights=tiny_checkpoint, window=window, overlap=0))
+    assert not np.array_equal(no_ctx[window - 1 : window + 1], out[window - 1 : window + 1])
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_any_request_order_gives_identical_frames(frames, tiny_checkpoint, num_threads):
+    core.num_threads = num_threads
+    make = lambda: vsvsrpp.BasicVSRPP(clip_from_array(frames), weights=tiny_checkpoint, window=3, overlap=2)
+    reference = clip_to_array(make())
+    order = list(range(T))
+    for seed in range(3):
+        random.Random(seed).shuffle(order)
+        np.testing.assert_array_equal(clip_to_array(make(), order), reference)
+        np.testing.assert_array_equal(clip_to_array_async(make(), order), reference)
+    np.testing.assert_array_equal(clip_to_array_async(make(), list(reversed(range(T)))), reference)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_each_window_computed_once_in_sequential_and_parallel_access(frames, tiny_checkpoint, num_threads):
+    core.num_threads = num_threads
+    engine = Engine(load_model(tiny_checkpoint), "cpu")
+    plan = WindowPlan(T, 3, 1)
+    runner = _WindowedNetwork(clip_from_array(frames), engine, plan)
+    clip_to_array_async(runner.node, range(T))
+    assert runner.windows_computed == len(plan)
+    assert len(runner.results) <= 2  # memory bounded: finished windows are evicted
+
+
+def test_format_length_fps_and_props_preserved(frames, tiny_checkpoint):
+    src = core.std.SetFrameProps(clip_from_array(frames, fps=(30000, 1001)), _SARNum=10, _SARDen=11, Custom="x")
+    out = vsvsrpp.BasicVSRPP(src, weights=tiny_checkpoint, window=5, overlap=1)
+    assert (out.format.id, out.num_frames, out.fps) == (vs.RGBS, T, src.fps)
+    assert (out.width, out.height) == (4 * W, 4 * H)
+    for n in (0, 7, T - 1):
+        props = out.get_frame(n).props
+        assert props["Index"] == n and props["Custom"] == "x"
+        assert (props["_SARNum"], props["_SARDen"]) == (10, 11)
+
+
+def test_rgbh_in_rgbh_out(frames, model, tiny_checkpoint):
+    src = clip_from_array(frames, fmt=vs.RGBH)
+    out = vsvsrpp.BasicVSRPP(src, weights=tiny_checkpoint, window=T)
+    assert out.format.id == vs.RGBH
+    got = clip_to_array(out)
+    expected = direct(model, frames.astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(got, expected.astype(np.float16).astype(np.float32))
+
+
+def test_restoration_model_keeps_size(tiny_checkpoint_x1):
+    arr = moving_frames(3, 30, 50, seed=2)
+    out = vsvsrpp.BasicVSRPP(clip_from_array(arr), weights=tiny_checkpoint_x1)
+    assert (out.width, out.height) == (50, 30)
+    np.testing.assert_array_equal(clip_to_array(out), direct(load_model(tiny_checkpoint_x1), arr))
+
+
+def test_single_frame_clip(tiny_checkpoint):
+    arr = moving_frames(1, 16, 16)
+    out = clip_to_array(vsvsrpp.BasicVSRPP(clip_from_array(arr), weights=tiny_checkpoint))
+    assert out.shape == (1, 3, 64, 64) and np.isfinite(out).all()
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def expect_error(match, **kwargs):
+    clip = kwargs.pop("clip", None) or clip_from_array(moving_frames(2, 16, 16))
+    with pytest.raises(vs.Error, match=f"^BasicVSRPP: .*{match}"):
+        vsvsrpp.BasicVSRPP(clip, **kwargs)
+
+
+def test_yuv_input_error_shows_the_conversion(tiny_checkpoint):
+    yuv = core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=2)
+    yuv = core.std.SetFrameProps(yuv, _Matrix=5)
+    expect_error(r"YUV420P8.*core\.resize\.Bicubic\(clip, format=vs\.RGBS, matrix_in=5\)", clip=yuv, weights=tiny_checkpoint)
+    hd = core.std.BlankClip(format=vs.YUV420P10, width=1920, height=1080, length=1)
+    expect_error(r"matrix_in=1\)", clip=hd, weights=tiny_checkpoint)
+
+
+def test_integer_rgb_and_gray_error(tiny_checkpoint):
+    expect_error(r"RGB24.*core\.resize\.Point", clip=core.std.BlankClip(format=vs.RGB24, length=1), weights=tiny_checkpoint)
+    expect_error(r"Gray8", clip=core.std.BlankClip(format=vs.GRAY8, length=1), weights=tiny_checkpoint)
+
+
+def test_variable_size_error(tiny_checkpoint):
+    a = core.std.BlankClip(format=vs.RGBS, width=32, height=32, length=1)
+    b = core.std.BlankClip(format=vs.RGBS, width=48, height=32, length=1)
+    expect_error("variable", clip=core.std.Splice([a, b], mismatch=True), weights=tiny_checkpoint)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"window": 0}, "window must be an integer >= 1, got 0"),
+    ({"window": 2.5}, "window must be an integer >= 1, got 2.5"),
+    ({"overlap": -1}, "overlap must be an integer >= 0, got -1"),
+    ({"overlap": True}, "overlap must be an integer"),
+])
+def test_bad_window_or_overlap(tiny_checkpoint, kwargs, match):
+    expect_error(match, weights=tiny_checkpoint, **kwargs)
+
+
+def test_unknown_model_lists_names():
+    expect_error("unknown model 'nope'.*reds4", model="nope")
+
+
+def test_missing_weights_file(tmp_path):
+    expect_error("weights file not found", weights=tmp_path / "missing.pth")
+
+
+def test_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"state_dict": {"generator.foo": torch.zeros(1)}}, bad)
+    expect_error("not a BasicVSR\\+\\+ state dict", weights=bad)
+
+
+def test_missing_catalogue_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path))
+    monkeypatch.setenv("VSVSRPP_URL_BASE", "http://127.0.0.1:9/")  # discard port: refused
+    expect_error(f"missing and could not be downloaded.*{tmp_path}", model="reds4")
+    assert not any(tmp_path.iterdir())
+
+
+def test_cuda_requested_without_cuda(tiny_checkpoint):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    expect_error("CUDA is not available", weights=tiny_checkpoint, device="cuda")

@@ -1,0 +1,215 @@
+"""The official pretrained BasicVSR++ checkpoints, as a table.
+
+Each entry of :data:`MODELS` maps a short name (``"reds4"``, ``"denoise"``, ...) to a
+:class:`ModelInfo`: where the official file can be downloaded, its sha256 digest and size (for
+verification by :mod:`vsvsrpp.weights`), the network configuration needed to build a matching
+model, the task it was trained for, and the result reported for it.
+
+The facts were collected from the OpenMMLab MMEditing configs and model zoo, the
+BasicVSR++ README, and the converted-weight releases of HolyWu/vs-basicvsrpp. All checkpoints are
+in the mmediting layout: a dict with a ``"state_dict"`` whose keys start with ``"generator."``.
+All of them include the SPyNet optical-flow weights, so no separate SPyNet download is needed.
+
+The table is plain data: nothing is read from disk or the network when this module is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ModelInfo", "MODELS", "DEFAULT_MODEL", "get"]
+
+_OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
+_HOLYWU = "https://github.com/HolyWu/vs-basicvsrpp/releases/download/model/"
+
+ORIGIN_OPENMMLAB = "OpenMMLab MMEditing"
+ORIGIN_HOLYWU = "HolyWu/vs-basicvsrpp release (converted official weights)"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One pretrained checkpoint: where to get it, how to verify it and how to build its network.
+
+    Attributes:
+        name: short name used by :func:`get` and ``load_model`` (e.g. ``"reds4"``).
+        file: the official file name; the file is cached under this name.
+        url: the official download address.
+        sha256: the full hex digest of the file, or ``None`` if only the 8-hex prefix embedded in
+            the file name (after the last ``-``) is known.
+        size: the file size in bytes where known, else ``None``.
+        mid_channels: feature channels of the network.
+        num_blocks: residual blocks per propagation branch.
+        is_low_res_input: ``True`` for 4x super-resolution models (low-resolution input),
+            ``False`` for same-size restoration models (deblurring, denoising, decompression).
+        scale: output size / input size: 4 for super-resolution, 1 for restoration.
+        task: what the model was trained for.
+        paper_result: the published result for this checkpoint (PSNR/SSIM), where known.
+        license: the licence of the weights.
+        origin: who publishes the file at ``url``.
+        arch: the network architecture (always ``"basicvsrpp"`` here).
+    """
+
+    name: str
+    file: str
+    url: str
+    sha256: str | None
+    size: int | None
+    mid_channels: int
+    num_blocks: int
+    is_low_res_input: bool
+    scale: int
+    task: str
+    paper_result: str | None
+    license: str = "Apache-2.0"
+    origin: str = ORIGIN_OPENMMLAB
+    arch: str = "basicvsrpp"
+
+
+def _openmmlab(name: str, file: str, **kw) -> ModelInfo:
+    return ModelInfo(name=name, file=file, url=_OPENMMLAB + file, origin=ORIGIN_OPENMMLAB, **kw)
+
+
+def _holywu(name: str, file: str, **kw) -> ModelInfo:
+    return ModelInfo(name=name, file=file, url=_HOLYWU + file, origin=ORIGIN_HOLYWU, **kw)
+
+
+_ENTRIES: tuple[ModelInfo, ...] = (
+    _openmmlab(
+        "reds4",
+        "basicvsr_plusplus_c64n7_8x1_600k_reds4_20210217-db622b2f.pth",
+        sha256="db622b2fd4caae0a4c63ab5e54f1cfef7a62a0f3b8ad101aba2eae068d928549",
+        size=29349005,
+        mid_channels=64,
+        num_blocks=7,
+        is_low_res_input=True,
+        scale=4,
+        task="VSR, trained on REDS (BIx4)",
+        paper_result="REDS4 32.3855/0.9069 (RGB)",
+    ),
+    _openmmlab(
+        "vimeo90k-bi",
+        "basicvsr_plusplus_c64n7_8x1_300k_vimeo90k_bi_20210305-4ef437e2.pth",
+        sha256="4ef437e27e7ed468853d9bad2e7a02e50fd4582c986a5cb4231054b0021b2e81",
+        size=None,
+        mid_channels=64,
+        num_blocks=7,
+        is_low_res_input=True,
+        scale=4,
+        task="VSR, Vimeo-90K bicubic (BIx4)",
+        paper_result="Vid4 BI 27.7882/0.8401 (Y)",
+    ),
+    _openmmlab(
+        "vimeo90k-bd",
+        "basicvsr_plusplus_c64n7_8x1_300k_vimeo90k_bd_20210305-ab315ab1.pth",
+        sha256="ab315ab1d83d09834d43c8ba17d019282a93f0cbf40bfd49be99dfcebf4c12eb",
+        size=None,
+        mid_channels=64,
+        num_blocks=7,
+        is_low_res_input=True,
+        scale=4,
+        task="VSR, Vimeo-90K blur-down (BDx4, Gaussian sigma 1.6)",
+        paper_result="Vid4 BD 29.0400/0.8753 (Y)",
+    ),
+    _openmmlab(
+        "ntire-vsr",
+        "basicvsr_plusplus_c128n25_ntire_vsr_20210311-1ff35292.pth",
+        sha256="1ff352921112b84cacc79b23df502a2319d5714d6b26730248839a6e4074c285",
+        size=None,
+        mid_channels=128,
+        num_blocks=25,
+        is_low_res_input=True,
+        scale=4,
+        task="NTIRE 2021 VSR",
+        paper_result=None,
+    ),
+    _openmmlab(
+        "ntire-decompress-1",
+        "basicvsr_plusplus_c128n25_ntire_decompress_track1_20210223-7b2eba02.pth",
+        sha256="7b2eba02a24989bfbf8b2ed4a06c8e6fd5dbeb193b1178ef7171cd1c455ddb0f",
+        size=None,
+        mid_channels=128,
+        num_blocks=25,
+        is_low_res_input=False,
+        scale=1,
+        task="NTIRE 2021 compressed video enhancement, track 1",
+        paper_result=None,
+    ),
+    _openmmlab(
+        "ntire-decompress-2",
+        "basicvsr_plusplus_c128n25_ntire_decompress_track2_20210314-eeae05e6.pth",
+        sha256="eeae05e655b9849d57a7bb732004ebeb75d376cb0bf76792f18ca0f9eb491774",
+        size=None,
+        mid_channels=128,
+        num_blocks=25,
+        is_low_res_input=False,
+        scale=1,
+        task="NTIRE 2021 compressed video enhancement, track 2",
+        paper_result=None,
+    ),
+    _openmmlab(
+        "ntire-decompress-3",
+        "basicvsr_plusplus_c128n25_ntire_decompress_track3_20210304-6daf4a40.pth",
+        sha256="6daf4a405b0ff7221e3ac39b0a5c788468ae17661c577a3353b9fd477d0c983a",
+        size=None,
+        mid_channels=128,
+        num_blocks=25,
+        is_low_res_input=False,
+        scale=1,
+        task="NTIRE 2021 compressed video enhancement, track 3",
+        paper_result=None,
+    ),
+    _holywu(
+        "deblur-dvd",
+        "basicvsr_plusplus_deblur_dvd-ecd08b7f.pth",
+        sha256="ecd08b7f938c54f5cd8b2e62cbf4867a1b9e0500ce728bd981a6b99ea1ea9dbf",
+        size=39153364,
+        mid_channels=64,
+        num_blocks=15,
+        is_low_res_input=False,
+        scale=1,
+        task="video deblurring (DVD)",
+        paper_result=None,
+    ),
+    _holywu(
+        "deblur-gopro",
+        "basicvsr_plusplus_deblur_gopro-3c5bb9b5.pth",
+        sha256="3c5bb9b57b74b268624236ae01e7dc5f5d76ca0cdd3577f2f94d92943900f714",
+        size=39152148,
+        mid_channels=64,
+        num_blocks=15,
+        is_low_res_input=False,
+        scale=1,
+        task="video deblurring (GoPro)",
+        paper_result=None,
+    ),
+    _holywu(
+        "denoise",
+        "basicvsr_plusplus_denoise-28f6920c.pth",
+        sha256="28f6920c4681bd8468a831d479459872c7f020d95c40eb3ced4745670bf2d596",
+        size=39152529,
+        mid_channels=64,
+        num_blocks=15,
+        is_low_res_input=False,
+        scale=1,
+        task="video denoising",
+        paper_result=None,
+    ),
+)
+
+#: Every known checkpoint by short name, in a fixed order (super-resolution first).
+MODELS: dict[str, ModelInfo] = {m.name: m for m in _ENTRIES}
+
+#: The model used when none is named: 4x super-resolution trained on REDS.
+DEFAULT_MODEL = "reds4"
+
+
+def get(name: str) -> ModelInfo:
+    """Return the :class:`ModelInfo` for a short name from :data:`MODELS`.
+
+    Raises:
+        ValueError: if ``name`` is not in the table; the message lists the available names.
+    """
+    try:
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}") from None
