@@ -26,6 +26,7 @@ import vapoursynth as vs
 
 from . import catalogue, weights
 from .engine import Engine, default_device
+from .formats import source_matrix
 from .frames import frames_to_tensor, write_frame
 from .loading import CheckpointError, build_model, read_state_dict
 from .windows import WindowPlan
@@ -35,8 +36,11 @@ core = vs.core
 
 DEFAULT_WINDOW = 24
 DEFAULT_OVERLAP = 4
-#: Finished windows kept for frames not yet delivered (more while requests pin them).
+#: Windows whose frames have all been delivered, kept for repeated requests (LRU).
 CACHED_WINDOWS = 2
+#: Windows with frames still to deliver, kept so that out-of-order requests do not recompute
+#: them; beyond this (e.g. a previewer seeking around) the least recently used is dropped.
+MAX_PARTIAL_WINDOWS = 4
 
 
 def _error(msg: str) -> vs.Error:
@@ -45,19 +49,15 @@ def _error(msg: str) -> vs.Error:
 
 def _conversion_hint(clip: vs.VideoNode) -> str:
     """The ``core.resize`` call that turns ``clip`` into RGBS, for error messages."""
-    fmt = clip.format
-    if fmt.color_family == vs.YUV:
-        try:
-            matrix = clip.get_frame(0).props.get("_Matrix", 2)
-        except vs.Error:
-            matrix = 2
-        if matrix in (2, None):  # unspecified: guess from the size as players do
-            matrix = 1 if clip.width > 1024 or clip.height > 576 else 6
-            note = " (the clip does not say its matrix; 1 = BT.709 for HD, 6 = BT.601 for SD)"
-        else:
-            note = ""
-        return f"clip = core.resize.Bicubic(clip, format=vs.RGBS, matrix_in={matrix}){note}"
-    return "clip = core.resize.Point(clip, format=vs.RGBS)"
+    if clip.format.color_family != vs.YUV:
+        return "clip = core.resize.Point(clip, format=vs.RGBS)"
+    try:
+        props = clip.get_frame(0).props
+    except vs.Error:
+        props = {}
+    matrix, guessed = source_matrix(props, clip.width, clip.height)
+    note = " (the clip does not say its matrix; 1 = BT.709 for HD, 6 = BT.601 for SD)" if guessed else ""
+    return f"clip = core.resize.Bicubic(clip, format=vs.RGBS, matrix_in={matrix}){note}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,7 +102,8 @@ class _WindowedNetwork:
         self.plan = plan
         self.lock = threading.Lock()  # guards the dicts and the counter
         self.compute_lock = threading.Lock()  # one network pass at a time
-        self.results: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.results: OrderedDict[int, np.ndarray] = OrderedDict()  # LRU order
+        self.undelivered: dict[int, set[int]] = {}  # window -> frames not yet emitted
         self.compute_nodes: OrderedDict[int, vs.VideoNode] = OrderedDict()
         self.windows_computed = 0
         s = engine.scale
@@ -116,6 +117,7 @@ class _WindowedNetwork:
             result = self.results.get(w.index)
             if result is not None:
                 self.results.move_to_end(w.index)
+                self._delivered(w.index, n)
             else:
                 node = self.compute_nodes.get(w.index)
                 if node is None:
@@ -148,11 +150,21 @@ class _WindowedNetwork:
                 result = self.engine(frames_to_tensor(f[1:]))[w.emitted].numpy()
                 with self.lock:
                     self.results[w.index] = result
+                    self.undelivered[w.index] = set(range(w.emit_start, w.emit_end))
                     self.windows_computed += 1
-                    while len(self.results) > CACHED_WINDOWS:
-                        self.results.popitem(last=False)
                 log.debug("window %d (frames %d-%d) computed", w.index, w.start, w.end - 1)
+            with self.lock:
+                self._delivered(w.index, n)
         return self._emit(n, f[0], result[n - w.emit_start])
+
+    def _delivered(self, k: int, n: int) -> None:
+        """Note that frame ``n`` of window ``k`` was emitted, then evict (caller holds the lock)."""
+        self.undelivered.get(k, set()).discard(n)
+        finished = [i for i in self.results if not self.undelivered.get(i)]
+        partial = [i for i in self.results if self.undelivered.get(i)]
+        for i in finished[: max(0, len(finished) - CACHED_WINDOWS)] + partial[: max(0, len(partial) - MAX_PARTIAL_WINDOWS)]:
+            del self.results[i]
+            self.undelivered.pop(i, None)
 
 
 def BasicVSRPP(
