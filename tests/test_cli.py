@@ -1,0 +1,607 @@
+"""Tests of the command line interface (vsvsrpp.cli).
+
+Most end-to-end tests replace the network with a bicubic 4x stand-in so they do not depend on
+the filter; those marked ``real filter`` run the actual vsvsrpp.BasicVSRPP with a tiny generated
+checkpoint and skip while vsvsrpp/filter.py does not exist.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import ffmpeg
+import pytest
+import vapoursynth as vs
+from hypothesis import given
+from hypothesis import strategies as st
+
+import vsvsrpp
+from vsvsrpp import cli, formats
+
+core = vs.core
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures and helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    """Tiny input videos (6 frames, 96x64, 24 fps) generated with ffmpeg."""
+    d = tmp_path_factory.mktemp("videos")
+    src = ["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24"]
+    v = {
+        # untagged 4:2:0 H.264, no audio
+        "plain": d / "plain.mp4",
+        # tagged BT.709 limited range, with an AAC track
+        "audio": d / "audio.mp4",
+        # lossless RGB
+        "rgb": d / "rgb.mkv",
+    }
+    _ffmpeg(*src, "-frames:v", "6", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10", str(v["plain"]))
+    _ffmpeg(
+        *src, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-frames:v", "6", "-t", "0.25", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10",
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
+        "-c:a", "aac", str(v["audio"]),
+    )  # fmt: skip
+    _ffmpeg(*src, "-frames:v", "6", "-c:v", "ffv1", "-pix_fmt", "gbrp", str(v["rgb"]))
+    return v
+
+
+def fake_basicvsrpp(clip, model="reds4", *, weights=None, device=None, window=None, overlap=None):
+    """Stand-in for vsvsrpp.BasicVSRPP: RGBS in, 4x RGBS out."""
+    assert clip.format.id == vs.RGBS
+    return core.resize.Bicubic(clip, clip.width * 4, clip.height * 4)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """Replace vsvsrpp.BasicVSRPP (looked up by the CLI at call time); records the calls."""
+    calls = []
+
+    def fake(clip, *args, **kwargs):
+        calls.append((args, kwargs))
+        return fake_basicvsrpp(clip, *args, **kwargs)
+
+    monkeypatch.setattr(vsvsrpp, "BasicVSRPP", fake, raising=False)
+    return calls
+
+
+def probe_video(path: Path) -> dict:
+    """ffprobe of ``path`` with frames counted."""
+    return ffmpeg.probe(str(path), count_frames=None)
+
+
+def video_stream(info: dict) -> dict:
+    return next(s for s in info["streams"] if s["codec_type"] == "video")
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".partial" in p.name)
+
+
+def needs_real_filter():
+    pytest.importorskip("vsvsrpp.filter", reason="vsvsrpp/filter.py (the real BasicVSRPP) does not exist yet")
+
+
+# ---------------------------------------------------------------------------------------------
+# argument parsing and validation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert vsvsrpp.__version__ in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert cli.main([]) == 2
+    assert "required: COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--window", "0"], "positive integer"),
+        (["--window", "x"], "positive integer"),
+        (["--overlap", "-1"], "non-negative integer"),
+        (["--model", "reds4", "--weights", "w.pth"], "not allowed with"),
+        (["--weights", "/nonexistent/w.pth"], "weights file not found"),
+    ],
+)
+def test_upscale_option_errors(videos, tmp_path, capsys, stand_in, extra, message):
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not stand_in
+
+
+def test_missing_input(tmp_path, capsys):
+    assert cli.main(["upscale", str(tmp_path / "nope.mp4"), str(tmp_path / "out.mkv")]) == 2
+    assert "input file not found" in capsys.readouterr().err
+
+
+def test_missing_output_directory(videos, tmp_path, capsys):
+    assert cli.main(["upscale", str(videos["plain"]), str(tmp_path / "no" / "such" / "out.mkv")]) == 2
+    assert "output directory does not exist" in capsys.readouterr().err
+
+
+def test_output_without_extension_needs_format(videos, tmp_path, capsys):
+    assert cli.main(["upscale", str(videos["plain"]), str(tmp_path / "out")]) == 2
+    assert "--format" in capsys.readouterr().err
+
+
+def test_output_must_not_be_the_input(tmp_path, capsys):
+    inp = tmp_path / "same.mkv"
+    inp.write_bytes(b"x")
+    assert cli.main(["upscale", str(inp), str(inp)]) == 2
+    assert "overwrite the input" in capsys.readouterr().err
+    assert inp.read_bytes() == b"x"
+
+
+def test_network_kwargs_only_passes_given_options():
+    parser = cli.build_parser()
+    args = parser.parse_args(["upscale", "in.mp4", "out.mkv"])
+    assert cli.network_kwargs(args) == {}
+    args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--weights", "w.pth", "--device", "cpu", "--window", "8", "--overlap", "2"])
+    assert cli.network_kwargs(args) == {"weights": Path("w.pth"), "device": "cpu", "window": 8, "overlap": 2}
+    args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--model", "vimeo90k_bi"])
+    assert cli.network_kwargs(args) == {"model": "vimeo90k_bi"}
+
+
+# ---------------------------------------------------------------------------------------------
+# colour helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("props", "size", "expected"),
+    [
+        ({"_Matrix": 1}, (96, 64), (1, False)),
+        ({"_Matrix": 9}, (96, 64), (9, False)),
+        ({"_Matrix": 6}, (1920, 1080), (6, False)),
+        ({}, (96, 64), (6, True)),
+        ({"_Matrix": 2}, (720, 576), (6, True)),
+        ({"_Matrix": 2}, (1024, 576), (6, True)),
+        ({"_Matrix": 2}, (1025, 576), (1, True)),
+        ({}, (720, 577), (1, True)),
+        ({}, (1920, 1080), (1, True)),
+    ],
+)
+def test_source_matrix(props, size, expected):
+    assert formats.source_matrix(props, *size) == expected
+
+
+def test_source_matrix_rgb_has_none():
+    assert formats.source_matrix({"_Matrix": 0}, 96, 64, is_rgb=True) == (None, False)
+    assert formats.source_matrix({}, 4000, 3000, is_rgb=True) == (None, False)
+
+
+@given(st.integers(1, 8192), st.integers(1, 8192))
+def test_guess_matrix_by_size(w, h):
+    assert formats.guess_matrix(w, h) == (1 if w > 1024 or h > 576 else 6)
+
+
+@pytest.mark.parametrize(
+    ("props", "is_rgb", "expected"),
+    [
+        ({"_Range": 0}, False, 0),
+        ({"_Range": 1}, False, 1),
+        ({"_Range": vs.RANGE_FULL}, False, 1),
+        ({"_ColorRange": 0}, False, 1),  # legacy property: 0 = full
+        ({"_ColorRange": 1}, False, 0),  # legacy property: 1 = limited
+        ({"_Range": 0, "_ColorRange": 0}, False, 0),  # _Range wins
+        ({}, False, 0),
+        ({}, True, 1),
+        ({"_Range": 0}, True, 0),
+    ],
+)
+def test_source_range(props, is_rgb, expected):
+    assert formats.source_range(props, is_rgb) == expected
+
+
+@pytest.mark.parametrize(("props", "expected"), [({"_ChromaLocation": 2}, 2), ({"_ChromaLocation": 1}, 1), ({}, 0), ({"_ChromaLocation": 99}, 0)])
+def test_source_chromaloc(props, expected):
+    assert formats.source_chromaloc(props) == expected
+
+
+def test_color_info_resize_and_ffmpeg_args():
+    yuv = formats.ColorInfo.from_props({"_Matrix": 1, "_Range": 1, "_ChromaLocation": 2, "_Primaries": 1, "_Transfer": 2}, 96, 64, False)
+    assert yuv.resize_in_args() == {"matrix_in": 1, "range_in": 1, "chromaloc_in": 2}
+    assert yuv.resize_out_args() == {"matrix": 1, "range": 1, "chromaloc": 2}
+    assert yuv.ffmpeg_args() == {"colorspace": "bt709", "color_range": "pc", "chroma_sample_location": "topleft", "color_primaries": "bt709"}
+    untagged = formats.ColorInfo.from_props({}, 96, 64, False)
+    assert untagged.matrix_guessed and untagged.resize_in_args() == {"matrix_in": 6, "range_in": 0, "chromaloc_in": 0}
+    assert untagged.ffmpeg_args(subsampled=False) == {"colorspace": "smpte170m", "color_range": "tv"}
+    rgb = formats.ColorInfo.from_props({"_Matrix": 0, "_Transfer": 13}, 96, 64, True)
+    assert rgb.resize_in_args() == {"range_in": 1}
+    assert rgb.resize_out_args() == {"range": 1}
+    assert rgb.ffmpeg_args() == {"color_trc": "iec61966-2-1"}
+
+
+def test_to_rgbs_honours_range_and_matrix():
+    # Y=16 is black in limited range and 16/255 grey in full range.
+    clip = core.std.BlankClip(format=vs.YUV444P8, width=8, height=8, length=1, color=[16, 128, 128])
+    limited = cli.to_rgbs(clip, formats.ColorInfo.from_props({}, 8, 8, False))
+    full = cli.to_rgbs(clip, formats.ColorInfo.from_props({"_Range": 1}, 8, 8, False))
+    assert limited.format.id == vs.RGBS
+    assert abs(limited.get_frame(0)[0][0, 0]) < 1e-3
+    assert abs(full.get_frame(0)[0][0, 0] - 16 / 255) < 1e-3
+    # Matrices differ on saturated chroma.
+    red = core.std.BlankClip(format=vs.YUV444P8, width=8, height=8, length=1, color=[81, 90, 240])
+    r601 = cli.to_rgbs(red, formats.ColorInfo.from_props({"_Matrix": 6}, 8, 8, False)).get_frame(0)
+    r709 = cli.to_rgbs(red, formats.ColorInfo.from_props({"_Matrix": 1}, 8, 8, False)).get_frame(0)
+    assert abs(r601[1][0, 0] - r709[1][0, 0]) > 0.02
+
+
+@pytest.mark.parametrize("fmt", [vs.YUV420P8, vs.YUV422P10, vs.YUV444P16, vs.RGB24, vs.RGB48, vs.GRAY8])
+def test_from_rgbs_restores_format_and_values(fmt):
+    fmt = core.get_video_format(fmt)
+    src = core.std.BlankClip(format=vs.RGB24, width=16, height=16, length=1, color=[200, 60, 30])
+    props = {"_Matrix": 1, "_Range": 0} if fmt.color_family != vs.RGB else {}
+    color = formats.ColorInfo.from_props(props, 16, 16, fmt.color_family == vs.RGB)
+    if fmt.color_family == vs.RGB:
+        src = core.resize.Point(src, format=fmt.id)
+    else:
+        src = core.resize.Bicubic(src, format=fmt.id, matrix=1, range=0)
+    back = cli.from_rgbs(cli.to_rgbs(src, color), fmt, color)
+    assert back.format.id == fmt.id
+    a, b = src.get_frame(0), back.get_frame(0)
+    for p in range(fmt.num_planes):
+        assert abs(int(a[p][3, 3]) - int(b[p][3, 3])) <= 1
+
+
+def test_rgb_pix_fmt():
+    assert cli.rgb_pix_fmt(8) == "gbrp"
+    assert cli.rgb_pix_fmt(10) == "gbrp10le"
+    assert cli.rgb_pix_fmt(16) == "gbrp16le"
+    with pytest.raises(cli.CliError):
+        cli.rgb_pix_fmt(11)
+
+
+def test_partial_path_is_hidden_sibling_with_same_suffix(tmp_path):
+    p = cli.partial_path(tmp_path / "movie.mkv")
+    assert p.parent == tmp_path and p.name.startswith(".movie.partial-") and p.suffix == ".mkv"
+    assert p != cli.partial_path(tmp_path / "movie.mkv")
+
+
+# ---------------------------------------------------------------------------------------------
+# upscale end to end with the stand-in network
+# ---------------------------------------------------------------------------------------------
+
+
+def test_upscale_plain(videos, tmp_path, stand_in, capsys):
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--crf", "30", "--preset", "ultrafast"]) == 0
+    err = capsys.readouterr().err
+    assert "assuming BT.601" in err  # untagged SD source
+    assert stand_in == [((), {})]  # no options given -> none passed on
+    info = probe_video(out)
+    v = video_stream(info)
+    assert (int(v["width"]), int(v["height"])) == (384, 256)
+    assert int(v["nb_read_frames"]) == 6
+    assert v["pix_fmt"] == "yuv420p" and v["codec_name"] == "h264"
+    assert v["color_space"] == "smpte170m" and v["color_range"] == "tv"
+    assert v["r_frame_rate"] == "24/1"
+    assert not any(s["codec_type"] == "audio" for s in info["streams"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv"]
+
+
+def test_upscale_copies_audio_and_colour_tags(videos, tmp_path, stand_in):
+    out = tmp_path / "out.mp4"
+    args = ["upscale", str(videos["audio"]), str(out), "--preset", "ultrafast", "--device", "cpu", "--window", "3", "--overlap", "1"]
+    assert cli.main(args) == 0
+    assert stand_in == [((), {"device": "cpu", "window": 3, "overlap": 1})]
+    info = probe_video(out)
+    v = video_stream(info)
+    assert (int(v["width"]), int(v["height"]), int(v["nb_read_frames"])) == (384, 256, 6)
+    assert (v["color_space"], v["color_primaries"], v["color_transfer"], v["color_range"]) == ("bt709", "bt709", "bt709", "tv")
+    audio = [s for s in info["streams"] if s["codec_type"] == "audio"]
+    assert len(audio) == 1 and audio[0]["codec_name"] == "aac"
+    src_audio = next(s for s in ffmpeg.probe(str(videos["audio"]))["streams"] if s["codec_type"] == "audio")
+    assert audio[0]["sample_rate"] == src_audio["sample_rate"]
+
+
+def test_upscale_rgb_stays_rgb(videos, tmp_path, stand_in):
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["rgb"]), str(out), "--codec", "ffv1", "--no-progress"]) == 0
+    v = video_stream(probe_video(out))
+    assert (int(v["width"]), int(v["height"]), int(v["nb_read_frames"])) == (384, 256, 6)
+    assert v["pix_fmt"] in ("gbrp", "bgr0", "rgb24", "bgra")
+    # Channel order and values survive: compare with the stand-in applied directly.
+    expect = core.resize.Point(fake_basicvsrpp(core.resize.Point(core.bs.VideoSource(str(videos["rgb"])), format=vs.RGBS)), format=vs.RGB24)
+    got = core.bs.VideoSource(str(out))
+    got = core.resize.Point(got, format=vs.RGB24)
+    fe, fg = expect.get_frame(2), got.get_frame(2)
+    for p in range(3):
+        diff = sum(abs(int(fe[p][y, x]) - int(fg[p][y, x])) for y in range(0, 256, 17) for x in range(0, 384, 23))
+        assert diff / (16 * 17) <= 1.0
+
+
+def test_upscale_odd_file_names(videos, tmp_path, stand_in):
+    # ':' would make ffmpeg look for a protocol, spaces must survive, '-' must not become an option.
+    inp = tmp_path / "in put:1.mp4"
+    inp.write_bytes(videos["audio"].read_bytes())
+    out = tmp_path / "-out file:2.mp4"
+    assert cli.main(["upscale", str(inp), str(out), "--preset", "ultrafast", "--no-progress"]) == 0
+    info = probe_video(out)
+    assert int(video_stream(info)["nb_read_frames"]) == 6
+    assert any(s["codec_type"] == "audio" for s in info["streams"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([inp.name, out.name])
+
+
+def test_upscale_pix_fmt_option(videos, tmp_path, stand_in):
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--pix-fmt", "yuv444p", "--preset", "ultrafast", "--no-progress"]) == 0
+    assert video_stream(probe_video(out))["pix_fmt"] == "yuv444p"
+
+
+def test_upscale_overwrites_existing_output_atomically(videos, tmp_path, stand_in):
+    out = tmp_path / "out.mkv"
+    out.write_bytes(b"old")
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast", "--no-progress"]) == 0
+    assert int(video_stream(probe_video(out))["nb_read_frames"]) == 6
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# failure paths: no output, no leftovers, exit code 1
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bogus_codec_fails_cleanly(videos, tmp_path, stand_in, capsys):
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--codec", "no_such_codec", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "ffmpeg failed" in err and "no_such_codec" in err  # ffmpeg's own message is included
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_network_setup_error_fails_cleanly(videos, tmp_path, monkeypatch, capsys):
+    def broken(clip, **kwargs):
+        raise ValueError("unknown model 'nope'")
+
+    monkeypatch.setattr(vsvsrpp, "BasicVSRPP", broken, raising=False)
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--model", "nope"]) == 1
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, capsys):
+    def fails_on_frame_3(clip, **kwargs):
+        up = fake_basicvsrpp(clip)
+
+        def frame(n, f):
+            if n == 3:
+                raise RuntimeError("simulated network failure")
+            return f
+
+        return core.std.ModifyFrame(up, up, frame)
+
+    monkeypatch.setattr(vsvsrpp, "BasicVSRPP", fails_on_frame_3, raising=False)
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == 1
+    assert "simulated network failure" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_removes_partial_file(videos, tmp_path, stand_in, monkeypatch, capsys):
+    real_prepare = cli.prepare_clip
+
+    class Interrupting:
+        """Delegates to the real clip, but Ctrl-C arrives after some frames were written."""
+
+        def __init__(self, clip):
+            self._clip = clip
+
+        def __getattr__(self, name):
+            return getattr(self._clip, name)
+
+        def output(self, fileobj, **kwargs):
+            core.std.Trim(self._clip, 0, 2).output(fileobj, **kwargs)
+            fileobj.flush()
+            raise KeyboardInterrupt
+
+    def prepare(args):
+        clip, color = real_prepare(args)
+        return Interrupting(clip), color
+
+    monkeypatch.setattr(cli, "prepare_clip", prepare)
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_undecodable_input(tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    assert cli.main(["upscale", str(bad), str(tmp_path / "out.mkv")]) == 1
+    assert "cannot decode" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]
+
+
+# ---------------------------------------------------------------------------------------------
+# subprocesses: python -m vsvsrpp, stdout output
+# ---------------------------------------------------------------------------------------------
+
+
+def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, *args], capture_output=True, env=env, timeout=300, **kwargs)
+
+
+def test_python_m_help():
+    r = _run(["-m", "vsvsrpp", "--help"])
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode()
+    assert "upscale" in out and "download" in out
+    r = _run(["-m", "vsvsrpp", "upscale", "--help"])
+    assert r.returncode == 0 and b"--weights" in r.stdout and b"--format" in r.stdout
+
+
+def test_console_script_version():
+    script = Path(sys.executable).with_name("vsvsrpp")
+    if not script.exists():
+        pytest.skip("package not installed with its console script (pip install -e .)")
+    r = subprocess.run([str(script), "--version"], capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.decode().strip() == f"vsvsrpp {vsvsrpp.__version__}"
+
+
+def _assert_only_matroska(data: bytes, path: Path, frames: int, size: tuple[int, int]) -> dict:
+    assert data[:4] == b"\x1a\x45\xdf\xa3", "stdout does not start with an EBML (Matroska) header"
+    path.write_bytes(data)
+    info = probe_video(path)
+    assert info["format"]["format_name"].startswith("matroska")
+    v = video_stream(info)
+    assert (int(v["width"]), int(v["height"]), int(v["nb_read_frames"])) == (*size, frames)
+    # Demuxing every packet reports nothing: no junk interleaved with or appended to the container
+    # (a stray line of text after the last cluster makes the demuxer complain).
+    r = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0", "-c", "copy", "-f", "null", "-"], capture_output=True)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr.decode()
+    return info
+
+
+def test_stdout_output_with_stand_in(videos, tmp_path):
+    script = tmp_path / "run_cli.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import vapoursynth as vs
+            import vsvsrpp
+            from vsvsrpp import cli
+
+            def fake(clip, **kwargs):
+                return vs.core.resize.Bicubic(clip, clip.width * 4, clip.height * 4)
+
+            vsvsrpp.BasicVSRPP = fake
+            sys.exit(cli.main(sys.argv[1:]))
+            """
+        )
+    )
+    r = _run([str(script), "upscale", str(videos["audio"]), "-", "--format", "matroska", "--preset", "ultrafast"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    info = _assert_only_matroska(r.stdout, tmp_path / "piped.mkv", 6, (384, 256))
+    assert any(s["codec_type"] == "audio" for s in info["streams"])
+    assert b"frame" in r.stderr  # the progress bar went to stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["piped.mkv", "run_cli.py"]
+
+
+# ---------------------------------------------------------------------------------------------
+# with the real filter (skipped until vsvsrpp/filter.py exists)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_real_filter_stdout_matroska(videos, tmp_path, tiny_checkpoint):
+    needs_real_filter()
+    r = _run(
+        ["-m", "vsvsrpp", "upscale", str(videos["plain"]), "-", "--format", "matroska", "--weights", str(tiny_checkpoint), "--device", "cpu", "--preset", "ultrafast"],
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    _assert_only_matroska(r.stdout, tmp_path / "piped.mkv", 6, (384, 256))
+
+
+def test_real_filter_to_file(videos, tmp_path, tiny_checkpoint):
+    needs_real_filter()
+    out = tmp_path / "out.mp4"
+    args = ["upscale", str(videos["audio"]), str(out), "--weights", str(tiny_checkpoint), "--device", "cpu", "--window", "2", "--overlap", "3", "--preset", "ultrafast"]
+    assert cli.main(args) == 0
+    info = probe_video(out)
+    v = video_stream(info)
+    assert (int(v["width"]), int(v["height"]), int(v["nb_read_frames"])) == (384, 256, 6)
+    assert any(s["codec_type"] == "audio" for s in info["streams"])
+    assert leftovers(tmp_path) == []
+
+
+def test_real_filter_bad_checkpoint(videos, tmp_path, capsys):
+    needs_real_filter()
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--weights", str(bad), "--device", "cpu"]) == 1
+    assert "bad.pth" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pth"]
+
+
+# ---------------------------------------------------------------------------------------------
+# download (catalogue and weights replaced by fakes; no network)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_registry(monkeypatch, tmp_path):
+    class DownloadError(Exception):
+        pass
+
+    fetched = []
+
+    def download(info, force=False):
+        fetched.append((info.file, force))
+        if info.url == "broken":
+            raise DownloadError(f"checksum mismatch for {info.file}")
+        path = tmp_path / info.file
+        path.write_bytes(b"weights")
+        return path
+
+    def model(file, url="https://example.invalid/"):
+        return types.SimpleNamespace(file=file, url=url + file if url != "broken" else url, sha256="0" * 64)
+
+    catalogue = types.ModuleType("vsvsrpp.catalogue")
+    catalogue.MODELS = {"reds4": model("reds4.pth"), "vimeo": model("vimeo.pth"), "bad": model("bad.pth", "broken")}
+    catalogue.DEFAULT_MODEL = "reds4"
+    weights = types.ModuleType("vsvsrpp.weights")
+    weights.download = download
+    weights.DownloadError = DownloadError
+    for name, mod in (("catalogue", catalogue), ("weights", weights)):
+        monkeypatch.setitem(sys.modules, f"vsvsrpp.{name}", mod)
+        monkeypatch.setattr(vsvsrpp, name, mod, raising=False)
+    return fetched
+
+
+def test_download_default(fake_registry, tmp_path, capsys):
+    assert cli.main(["download"]) == 0
+    assert fake_registry == [("reds4.pth", False)]
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "reds4.pth")]
+
+
+def test_download_names_and_force(fake_registry, tmp_path, capsys):
+    assert cli.main(["download", "vimeo", "reds4", "--force"]) == 0
+    assert fake_registry == [("vimeo.pth", True), ("reds4.pth", True)]
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "vimeo.pth"), str(tmp_path / "reds4.pth")]
+
+
+def test_download_all_reports_failures(fake_registry, capsys):
+    assert cli.main(["download", "--all"]) == 1
+    assert [f for f, _ in fake_registry] == ["reds4.pth", "vimeo.pth", "bad.pth"]
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert "checksum mismatch for bad.pth" in captured.err
+
+
+def test_download_unknown_name(fake_registry, capsys):
+    assert cli.main(["download", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown model" in err and "nope" in err and "reds4" in err
+    assert fake_registry == []
+
+
+def test_download_unknown_name_real_catalogue(capsys):
+    pytest.importorskip("vsvsrpp.catalogue", reason="vsvsrpp/catalogue.py does not exist yet")
+    pytest.importorskip("vsvsrpp.weights", reason="vsvsrpp/weights.py does not exist yet")
+    assert cli.main(["download", "definitely-not-a-model"]) == 1
+    assert "definitely-not-a-model" in capsys.readouterr().err

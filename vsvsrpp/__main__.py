@@ -1,0 +1,8 @@
+"""``python -m vsvsrpp``: the command line interface (see :mod:`vsvsrpp.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
