@@ -183,3 +183,13 @@ def test_cuda_requested_without_cuda(tiny_checkpoint):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     expect_error("CUDA is not available", weights=tiny_checkpoint, device="cuda")
+
+
+def test_network_failure_is_a_clear_frame_error(frames, tiny_checkpoint):
+    def broken(_):
+        raise RuntimeError("out of memory (simulated)")
+
+    runner = _WindowedNetwork(clip_from_array(frames), Engine(load_model(tiny_checkpoint), "cpu"), WindowPlan(T, 4, 1))
+    runner.engine = broken
+    with pytest.raises(vs.Error, match=r"BasicVSRPP: the network failed on frames 3-8: RuntimeError: out of memory"):
+        runner.node.get_frame(5)

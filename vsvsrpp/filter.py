@@ -126,7 +126,7 @@ class _WindowedNetwork:
                     inputs = [self.clip[i] * self.clip.num_frames for i in w.frames]
                     node = core.std.ModifyFrame(self.blank, [self.blank, *inputs], self._compute)
                     self.compute_nodes[w.index] = node
-                    while len(self.compute_nodes) > 2 * CACHED_WINDOWS:
+                    while len(self.compute_nodes) > CACHED_WINDOWS + MAX_PARTIAL_WINDOWS:
                         self.compute_nodes.popitem(last=False)
                 return node
         # A cached window: a one-off node that holds its own reference to the frame's data, so
@@ -143,18 +143,24 @@ class _WindowedNetwork:
     def _compute(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         """ModifyFrame callback with the window's input frames: run the pass once, emit ``n``."""
         w = self.plan[self.plan.index_of(n)]
-        with self.compute_lock:
-            with self.lock:
-                result = self.results.get(w.index)
-            if result is None:
-                result = self.engine(frames_to_tensor(f[1:]))[w.emitted].numpy()
-                with self.lock:
-                    self.results[w.index] = result
-                    self.undelivered[w.index] = set(range(w.emit_start, w.emit_end))
-                    self.windows_computed += 1
-                log.debug("window %d (frames %d-%d) computed", w.index, w.start, w.end - 1)
-            with self.lock:
-                self._delivered(w.index, n)
+        with self.lock:
+            result = self.results.get(w.index)
+        if result is None:
+            with self.compute_lock:
+                with self.lock:  # another thread may have computed it while we waited
+                    result = self.results.get(w.index)
+                if result is None:
+                    try:
+                        result = self.engine(frames_to_tensor(f[1:]))[w.emitted].numpy()
+                    except Exception as e:
+                        raise _error(f"the network failed on frames {w.start}-{w.end - 1}: {type(e).__name__}: {e}") from e
+                    with self.lock:
+                        self.results[w.index] = result
+                        self.undelivered[w.index] = set(range(w.emit_start, w.emit_end))
+                        self.windows_computed += 1
+                    log.debug("window %d (frames %d-%d) computed", w.index, w.start, w.end - 1)
+        with self.lock:
+            self._delivered(w.index, n)
         return self._emit(n, f[0], result[n - w.emit_start])
 
     def _delivered(self, k: int, n: int) -> None:
