@@ -193,3 +193,10 @@ def test_network_failure_is_a_clear_frame_error(frames, tiny_checkpoint):
     runner.engine = broken
     with pytest.raises(vs.Error, match=r"BasicVSRPP: the network failed on frames 3-8: RuntimeError: out of memory"):
         runner.node.get_frame(5)
+
+
+def test_engine_process_sequence_matches_filter(frames, tiny_checkpoint):
+    """The VapourSynth-free path (used by evaluation) produces exactly the filter's frames."""
+    out = clip_to_array(vsvsrpp.BasicVSRPP(clip_from_array(frames), weights=tiny_checkpoint, window=4, overlap=2))
+    seq = Engine(load_model(tiny_checkpoint), "cpu").process_sequence(torch.from_numpy(frames), 4, 2)
+    np.testing.assert_array_equal(seq.numpy(), out)

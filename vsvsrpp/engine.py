@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .windows import WindowPlan
+
 
 def default_device() -> torch.device:
     """``cuda`` when a CUDA device is usable, else ``cpu``."""
@@ -42,3 +44,19 @@ class Engine:
         with torch.inference_mode():
             x = frames.to(self.device, self.dtype).unsqueeze(0)
             return self.model(x)[0].clamp_(0.0, 1.0).to("cpu", torch.float32)
+
+    def process_sequence(self, frames: torch.Tensor, window: int, overlap: int) -> torch.Tensor:
+        """Process a whole sequence window by window, exactly as the VapourSynth filter does.
+
+        Args:
+            frames: ``(t, 3, h, w)`` float RGB in [0, 1].
+            window, overlap: the window grid (see :class:`vsvsrpp.windows.WindowPlan`).
+
+        Returns:
+            ``(t, 3, scale*h, scale*w)`` float32 on the CPU, clamped to [0, 1].
+
+        Raises:
+            ValueError: for bad ``window``/``overlap`` values.
+        """
+        plan = WindowPlan(frames.shape[0], window, overlap)
+        return torch.cat([self(frames[w.start : w.end])[w.emitted] for w in plan])
