@@ -8,20 +8,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsvsrpp.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
+from vsvsrpp.basicvsr import RealBasicVSRConfig
+from vsvsrpp.basicvsrpp import BasicVSRPPConfig
+from vsvsrpp.loading import ARCHITECTURES
 
 SHARED = Path(os.environ.get("VSVSRPP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 PARITY = Path(os.environ.get("VSVSRPP_PARITY_DIR", SHARED / "parity"))
 
 
-def make_checkpoint(path: Path, config: BasicVSRPPConfig, seed: int = 0) -> Path:
-    """Write a random-weight BasicVSR++ checkpoint in the official mmediting layout.
+def make_checkpoint(path: Path, config, seed: int = 0) -> Path:
+    """Write a random-weight checkpoint of any family (chosen by the config's type) in the
+    official mmediting layout.
 
     Weights are scaled down so that outputs stay near the bilinear skip (a realistic range) and
     the offsets stay small; the result is deterministic for a given seed.
     """
     torch.manual_seed(seed)
-    model = BasicVSRPlusPlus(config)
+    model = next(net for cfg, net in ARCHITECTURES.values() if isinstance(config, cfg))(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if not name.startswith("spynet"):
@@ -41,3 +44,21 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def tiny_checkpoint_x1(tmp_path_factory) -> Path:
     """A 1x (restoration) BasicVSR++ checkpoint with 8 channels and 1 block per branch."""
     return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny_x1.pth", BasicVSRPPConfig(8, 1, False))
+
+
+@pytest.fixture(scope="session")
+def tiny_realbasicvsr_checkpoint(tmp_path_factory) -> Path:
+    """A RealBasicVSR checkpoint with 8 channels, 1 propagation and 1 cleaning block."""
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny_real.pth", RealBasicVSRConfig(8, 1, 1))
+
+
+@pytest.fixture(scope="session")
+def identity_checkpoint(tmp_path_factory) -> Path:
+    """A 1x BasicVSR++ checkpoint whose output is exactly its input (``conv_last`` zeroed), so
+    tests of format handling see only the conversions."""
+    path = make_checkpoint(tmp_path_factory.mktemp("ckpt") / "identity_x1.pth", BasicVSRPPConfig(8, 1, False))
+    ckpt = torch.load(path, weights_only=True)
+    for k in ("generator.conv_last.weight", "generator.conv_last.bias"):
+        ckpt["state_dict"][k].zero_()
+    torch.save(ckpt, path)
+    return path

@@ -25,7 +25,12 @@ NAMES = [
     "deblur-dvd",
     "deblur-gopro",
     "denoise",
+    "basicvsr-reds4",
+    "basicvsr-vimeo90k-bi",
+    "basicvsr-vimeo90k-bd",
+    "realbasicvsr",
 ]
+BASICVSRPP_NAMES = NAMES[:10]
 
 
 def test_names_and_order():
@@ -42,15 +47,22 @@ def test_model_info_is_frozen():
 @pytest.mark.parametrize("name", NAMES)
 def test_entry_is_consistent(name):
     m = MODELS[name]
-    assert re.fullmatch(r"[0-9a-f]{64}", m.sha256 or ""), m.sha256
     assert m.url.startswith("https://")
     assert m.url.endswith("/" + m.file)
     prefix = re.search(r"-([0-9a-f]{8})\.pth$", m.file)
     assert prefix is not None, m.file
-    assert m.sha256.startswith(prefix.group(1))
+    if m.arch == "basicvsrpp":
+        assert re.fullmatch(r"[0-9a-f]{64}", m.sha256 or ""), m.sha256
+        assert m.sha256.startswith(prefix.group(1))
+    else:  # only the file-name prefix is known: weights.download verifies that
+        assert m.sha256 is None
     assert m.scale in (1, 4)
     assert (m.scale == 4) == m.is_low_res_input
-    assert m.arch == "basicvsrpp"
+    assert m.arch in ("basicvsrpp", "basicvsr", "realbasicvsr")
+    assert (m.arch == "realbasicvsr") == (m.num_cleaning_blocks is not None) == (m.refine_threshold is not None)
+    if m.arch != "basicvsrpp":
+        assert m.scale == 4
+        assert f"/restorers/{'real_basicvsr' if m.arch == 'realbasicvsr' else 'basicvsr'}/" in m.url
     assert m.license == "Apache-2.0"
     assert m.mid_channels in (64, 128) and m.num_blocks > 0
     assert m.size is None or m.size > 1_000_000
@@ -63,7 +75,9 @@ def test_entry_is_consistent(name):
 
 def test_files_are_distinct():
     assert len({m.file for m in MODELS.values()}) == len(MODELS)
-    assert len({m.sha256 for m in MODELS.values()}) == len(MODELS)
+    known = [m.sha256 for m in MODELS.values() if m.sha256 is not None]
+    assert len(set(known)) == len(known) == len(BASICVSRPP_NAMES)
+    assert len({m.file.rsplit("-", 1)[1] for m in MODELS.values()}) == len(MODELS)
 
 
 def test_known_configs():
@@ -72,6 +86,13 @@ def test_known_configs():
     assert MODELS["denoise"].scale == 1 and not MODELS["denoise"].is_low_res_input
     assert "track2" in MODELS["ntire-decompress-2"].file
     assert "gopro" in MODELS["deblur-gopro"].file and "dvd" in MODELS["deblur-dvd"].file
+    for name in ("basicvsr-reds4", "basicvsr-vimeo90k-bi", "basicvsr-vimeo90k-bd"):
+        m = MODELS[name]
+        assert (m.arch, m.mid_channels, m.num_blocks, m.scale) == ("basicvsr", 64, 30, 4)
+    assert "vimeo90k_bd" in MODELS["basicvsr-vimeo90k-bd"].file and "reds4" in MODELS["basicvsr-reds4"].file
+    r = MODELS["realbasicvsr"]
+    assert (r.arch, r.mid_channels, r.num_propagation_blocks, r.num_cleaning_blocks, r.refine_threshold) == (
+        "realbasicvsr", 64, 20, 20, 5)
 
 
 def test_get():
@@ -89,20 +110,27 @@ def test_module_does_not_mention_shared_dir():
 
 @pytest.mark.skipif(not ZOO.is_file(), reason=f"{ZOO} not available")
 def test_matches_model_zoo():
-    zoo = [e for e in json.loads(ZOO.read_text())["models"] if e.get("arch") == "basicvsrpp"]
-    assert len(zoo) == len(MODELS) == 10
+    zoo = [e for e in json.loads(ZOO.read_text())["models"] if "arch" in e]  # SPyNet alone has none
+    assert len(zoo) == len(MODELS) == 14
+    assert sum(e["arch"] == "basicvsrpp" for e in zoo) == 10
     by_file = {m.file: m for m in MODELS.values()}
     for e in zoo:
         m = by_file.get(e["file"])
         assert m is not None, f"{e['file']} missing from the catalogue"
+        assert m.arch == e["arch"]
         assert m.url == e["url"]
         assert m.sha256 == e["sha256"]
+        if e["sha256"] is None:
+            assert m.file.endswith(f"-{e['sha256_prefix']}.pth")
         assert m.size == e.get("size")
+        num_blocks = e["num_propagation_blocks"] if e["arch"] == "realbasicvsr" else e["num_blocks"]
         assert (m.mid_channels, m.num_blocks, m.is_low_res_input, m.scale) == (
             e["mid_channels"],
-            e["num_blocks"],
-            e["is_low_res_input"],
+            num_blocks,
+            e.get("is_low_res_input", True),
             e["scale"],
         )
+        assert m.num_cleaning_blocks == e.get("num_cleaning_blocks")
+        assert m.refine_threshold == e.get("dynamic_refine_thres")
         assert m.task == e["task"]
         assert m.paper_result == e.get("paper_result")

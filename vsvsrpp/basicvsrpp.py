@@ -9,13 +9,22 @@ the flow. Parameter names and shapes match the official mmediting checkpoints.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-from .blocks import PixelShufflePack, ResidualBlocksWithInputConv, SizeRequirements, SPyNet, flow_warp
+from .blocks import (
+    PixelShufflePack,
+    ResidualBlocksWithInputConv,
+    SizeRequirements,
+    SPyNet,
+    check_frames,
+    flow_warp,
+    padded_forward,
+)
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
 
@@ -111,6 +120,8 @@ class BasicVSRPlusPlus(nn.Module):
         scale: 4 for super-resolution models, 1 for restoration models.
         size_requirements: what the core network needs; ``forward`` pads to it.
     """
+
+    arch: ClassVar[str] = "basicvsrpp"
 
     def __init__(self, config: BasicVSRPPConfig = BasicVSRPPConfig()):
         super().__init__()
@@ -238,11 +249,5 @@ class BasicVSRPlusPlus(nn.Module):
         Raises:
             ValueError: if ``lqs`` is not 5-D with 3 channels.
         """
-        if lqs.dim() != 5 or lqs.size(2) != 3:
-            raise ValueError(f"BasicVSR++ expects (n, t, 3, h, w) RGB frames, got shape {tuple(lqs.shape)}")
-        n, t, c, h, w = lqs.shape
-        ph, pw = self.size_requirements.padded(h, w)
-        if (ph, pw) != (h, w):
-            lqs = F.pad(lqs.reshape(n * t, c, h, w), (0, pw - w, 0, ph - h), mode="replicate").view(n, t, c, ph, pw)
-        out = self.forward_core(lqs)
-        return out[..., : h * self.scale, : w * self.scale]
+        check_frames(lqs, "BasicVSR++")
+        return padded_forward(self.forward_core, lqs, self.size_requirements, self.scale)

@@ -1,4 +1,4 @@
-"""Building blocks shared by the recurrent VSR networks (BasicVSR++, later BasicVSR/RealBasicVSR).
+"""Building blocks shared by the recurrent VSR networks (BasicVSR++, BasicVSR, RealBasicVSR).
 
 Module and parameter names follow the OpenMMLab (mmediting) layout so that official state dicts
 load with ``strict=True``. Conventions used throughout:
@@ -12,6 +12,7 @@ load with ``strict=True``. Conventions used throughout:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +40,41 @@ class SizeRequirements:
             return int(math.ceil(x / self.multiple_of) * self.multiple_of)
 
         return fit(h), fit(w)
+
+
+def check_frames(lqs: torch.Tensor, network: str) -> None:
+    """Raise ``ValueError`` unless ``lqs`` is a ``(n, t, 3, h, w)`` batch of RGB sequences."""
+    if lqs.dim() != 5 or lqs.size(2) != 3:
+        raise ValueError(f"{network} expects (n, t, 3, h, w) RGB frames, got shape {tuple(lqs.shape)}")
+
+
+def padded_forward(
+    core: Callable[[torch.Tensor], torch.Tensor],
+    lqs: torch.Tensor,
+    requirements: SizeRequirements,
+    scale: int,
+) -> torch.Tensor:
+    """Run ``core`` on ``lqs`` padded to ``requirements`` and crop its output back.
+
+    Frames are padded at the bottom and right by edge replication (so the content keeps its
+    position and the padding looks like the image border); the output is cropped to
+    ``(scale*h, scale*w)``. Frames that already meet the requirements are passed unchanged.
+
+    Args:
+        core: maps ``(n, t, 3, h', w')`` to ``(n, t, 3, scale*h', scale*w')``.
+        lqs: ``(n, t, c, h, w)`` frames.
+        requirements: what ``core`` accepts.
+        scale: output size / input size of ``core``.
+
+    Returns:
+        ``(n, t, 3, scale*h, scale*w)``.
+    """
+    n, t, c, h, w = lqs.shape
+    ph, pw = requirements.padded(h, w)
+    if (ph, pw) != (h, w):
+        lqs = F.pad(lqs.reshape(n * t, c, h, w), (0, pw - w, 0, ph - h), mode="replicate").view(n, t, c, ph, pw)
+    out = core(lqs)
+    return out[..., : h * scale, : w * scale]
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:

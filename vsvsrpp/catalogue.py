@@ -1,14 +1,17 @@
-"""The official pretrained BasicVSR++ checkpoints, as a table.
+"""The official pretrained BasicVSR++, BasicVSR and RealBasicVSR checkpoints, as a table.
 
-Each entry of :data:`MODELS` maps a short name (``"reds4"``, ``"denoise"``, ...) to a
-:class:`ModelInfo`: where the official file can be downloaded, its sha256 digest and size (for
-verification by :mod:`vsvsrpp.weights`), the network configuration needed to build a matching
-model, the task it was trained for, and the result reported for it.
+Each entry of :data:`MODELS` maps a short name (``"reds4"``, ``"denoise"``, ``"realbasicvsr"``,
+...) to a :class:`ModelInfo`: where the official file can be downloaded, its sha256 digest and
+size (for verification by :mod:`vsvsrpp.weights`), the architecture and network configuration
+needed to build a matching model, the task it was trained for, and the result reported for it.
 
 The facts were collected from the OpenMMLab MMEditing configs and model zoo, the
-BasicVSR++ README, and the converted-weight releases of HolyWu/vs-basicvsrpp. All checkpoints are
-in the mmediting layout: a dict with a ``"state_dict"`` whose keys start with ``"generator."``.
-All of them include the SPyNet optical-flow weights, so no separate SPyNet download is needed.
+BasicVSR++ and RealBasicVSR READMEs, and the converted-weight releases of HolyWu/vs-basicvsrpp.
+All checkpoints are in the mmediting layout: a dict with a ``"state_dict"`` whose keys start with
+``"generator."`` (RealBasicVSR also holds the EMA weights as ``"generator_ema."``, which
+:func:`vsvsrpp.loading.read_state_dict` prefers). All of them include the SPyNet optical-flow
+weights, so no separate SPyNet download is needed. For the BasicVSR and RealBasicVSR files only
+the 8-hex sha256 prefix in the file name is known (``sha256`` is ``None``).
 
 The table is plain data: nothing is read from disk or the network when this module is imported.
 """
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 __all__ = ["ModelInfo", "MODELS", "DEFAULT_MODEL", "get"]
 
 _OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
+_OPENMMLAB_BASICVSR = "https://download.openmmlab.com/mmediting/restorers/basicvsr/"
+_OPENMMLAB_REALBASICVSR = "https://download.openmmlab.com/mmediting/restorers/real_basicvsr/"
 _HOLYWU = "https://github.com/HolyWu/vs-basicvsrpp/releases/download/model/"
 
 ORIGIN_OPENMMLAB = "OpenMMLab MMEditing"
@@ -38,7 +43,8 @@ class ModelInfo:
             the file name (after the last ``-``) is known.
         size: the file size in bytes where known, else ``None``.
         mid_channels: feature channels of the network.
-        num_blocks: residual blocks per propagation branch.
+        num_blocks: residual blocks per propagation branch (for RealBasicVSR its
+            ``num_propagation_blocks``, also available under that name).
         is_low_res_input: ``True`` for 4x super-resolution models (low-resolution input),
             ``False`` for same-size restoration models (deblurring, denoising, decompression).
         scale: output size / input size: 4 for super-resolution, 1 for restoration.
@@ -46,7 +52,11 @@ class ModelInfo:
         paper_result: the published result for this checkpoint (PSNR/SSIM), where known.
         license: the licence of the weights.
         origin: who publishes the file at ``url``.
-        arch: the network architecture (always ``"basicvsrpp"`` here).
+        arch: the network architecture: ``"basicvsrpp"``, ``"basicvsr"`` or ``"realbasicvsr"``.
+        num_cleaning_blocks: residual blocks of the RealBasicVSR image-cleaning module
+            (``None`` for the other architectures).
+        refine_threshold: the RealBasicVSR dynamic-refinement threshold the model is evaluated
+            with, in 0..255 units (``None`` for the other architectures).
     """
 
     name: str
@@ -63,6 +73,13 @@ class ModelInfo:
     license: str = "Apache-2.0"
     origin: str = ORIGIN_OPENMMLAB
     arch: str = "basicvsrpp"
+    num_cleaning_blocks: int | None = None
+    refine_threshold: float | None = None
+
+    @property
+    def num_propagation_blocks(self) -> int:
+        """RealBasicVSR's name for :attr:`num_blocks`."""
+        return self.num_blocks
 
 
 def _openmmlab(name: str, file: str, **kw) -> ModelInfo:
@@ -71,6 +88,23 @@ def _openmmlab(name: str, file: str, **kw) -> ModelInfo:
 
 def _holywu(name: str, file: str, **kw) -> ModelInfo:
     return ModelInfo(name=name, file=file, url=_HOLYWU + file, origin=ORIGIN_HOLYWU, **kw)
+
+
+def _basicvsr(name: str, file: str, task: str) -> ModelInfo:
+    return ModelInfo(
+        name=name,
+        file=file,
+        url=_OPENMMLAB_BASICVSR + file,
+        sha256=None,
+        size=None,
+        mid_channels=64,
+        num_blocks=30,
+        is_low_res_input=True,
+        scale=4,
+        task=task,
+        paper_result=None,
+        arch="basicvsr",
+    )
 
 
 _ENTRIES: tuple[ModelInfo, ...] = (
@@ -194,9 +228,29 @@ _ENTRIES: tuple[ModelInfo, ...] = (
         task="video denoising",
         paper_result=None,
     ),
+    _basicvsr("basicvsr-reds4", "basicvsr_reds4_20120409-0e599677.pth", "VSR (BasicVSR, REDS)"),
+    _basicvsr("basicvsr-vimeo90k-bi", "basicvsr_vimeo90k_bi_20210409-d2d8f760.pth", "VSR (BasicVSR, Vimeo-90K BI)"),
+    _basicvsr("basicvsr-vimeo90k-bd", "basicvsr_vimeo90k_bd_20210409-0154dd64.pth", "VSR (BasicVSR, Vimeo-90K BD)"),
+    ModelInfo(
+        name="realbasicvsr",
+        file="realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds_20211104-52f77c2c.pth",
+        url=_OPENMMLAB_REALBASICVSR + "realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds_20211104-52f77c2c.pth",
+        sha256=None,
+        size=None,
+        mid_channels=64,
+        num_blocks=20,
+        is_low_res_input=True,
+        scale=4,
+        task="real-world VSR (RealBasicVSR, GAN-finetuned)",
+        paper_result=None,
+        arch="realbasicvsr",
+        num_cleaning_blocks=20,
+        refine_threshold=5.0,
+    ),
 )
 
-#: Every known checkpoint by short name, in a fixed order (super-resolution first).
+#: Every known checkpoint by short name, in a fixed order: BasicVSR++ (super-resolution first),
+#: then BasicVSR, then RealBasicVSR.
 MODELS: dict[str, ModelInfo] = {m.name: m for m in _ENTRIES}
 
 #: The model used when none is named: 4x super-resolution trained on REDS.
