@@ -15,6 +15,7 @@ import types
 from pathlib import Path
 
 import ffmpeg
+import numpy as np
 import pytest
 import vapoursynth as vs
 from hypothesis import given
@@ -605,3 +606,14 @@ def test_download_unknown_name_real_catalogue(capsys):
     pytest.importorskip("vsvsrpp.weights", reason="vsvsrpp/weights.py does not exist yet")
     assert cli.main(["download", "definitely-not-a-model"]) == 1
     assert "definitely-not-a-model" in capsys.readouterr().err
+
+
+def test_to_rgbs_uses_the_guessed_matrix_even_when_the_frame_says_unspecified():
+    """core.resize prefers frame properties over matrix_in: _Matrix = 2 must not win."""
+    yuv = core.std.BlankClip(format=vs.YUV444P8, width=8, height=8, length=1, color=[100, 60, 200])
+    tagged = core.std.SetFrameProps(yuv, _Matrix=2, _Range=0)
+    color = formats.ColorInfo.from_props({"_Matrix": 2}, 8, 8, False)
+    got = cli.to_rgbs(tagged, color).get_frame(0)
+    ref = core.resize.Point(core.std.SetFrameProps(yuv, _Matrix=6, _Range=0), format=vs.RGBS).get_frame(0)
+    for p in range(3):
+        assert abs(float(np.asarray(got[p])[0, 0]) - float(np.asarray(ref[p])[0, 0])) < 2e-3

@@ -81,7 +81,7 @@ def test_each_window_computed_once_in_sequential_and_parallel_access(frames, tin
     core.num_threads = num_threads
     engine = Engine(load_model(tiny_checkpoint), "cpu")
     plan = WindowPlan(T, 3, 1)
-    runner = _WindowedNetwork(clip_from_array(frames), engine, plan)
+    runner = _WindowedNetwork(clip_from_array(frames), engine, 3, 1)
     clip_to_array_async(runner.node, range(T))
     assert runner.windows_computed == len(plan)
     assert len(runner.results) <= 2  # memory bounded: finished windows are evicted
@@ -127,19 +127,6 @@ def expect_error(match, **kwargs):
     clip = kwargs.pop("clip", None) or clip_from_array(moving_frames(2, 16, 16))
     with pytest.raises(vs.Error, match=f"^BasicVSRPP: .*{match}"):
         vsvsrpp.BasicVSRPP(clip, **kwargs)
-
-
-def test_yuv_input_error_shows_the_conversion(tiny_checkpoint):
-    yuv = core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=2)
-    yuv = core.std.SetFrameProps(yuv, _Matrix=5)
-    expect_error(r"YUV420P8.*core\.resize\.Bicubic\(clip, format=vs\.RGBS, matrix_in=5\)", clip=yuv, weights=tiny_checkpoint)
-    hd = core.std.BlankClip(format=vs.YUV420P10, width=1920, height=1080, length=1)
-    expect_error(r"matrix_in=1\)", clip=hd, weights=tiny_checkpoint)
-
-
-def test_integer_rgb_and_gray_error(tiny_checkpoint):
-    expect_error(r"RGB24.*core\.resize\.Point", clip=core.std.BlankClip(format=vs.RGB24, length=1), weights=tiny_checkpoint)
-    expect_error(r"Gray8", clip=core.std.BlankClip(format=vs.GRAY8, length=1), weights=tiny_checkpoint)
 
 
 def test_variable_size_error(tiny_checkpoint):
@@ -189,7 +176,7 @@ def test_network_failure_is_a_clear_frame_error(frames, tiny_checkpoint):
     def broken(_):
         raise RuntimeError("out of memory (simulated)")
 
-    runner = _WindowedNetwork(clip_from_array(frames), Engine(load_model(tiny_checkpoint), "cpu"), WindowPlan(T, 4, 1))
+    runner = _WindowedNetwork(clip_from_array(frames), Engine(load_model(tiny_checkpoint), "cpu"), 4, 1)
     runner.engine = broken
     with pytest.raises(vs.Error, match=r"BasicVSRPP: the network failed on frames 3-8: RuntimeError: out of memory"):
         runner.node.get_frame(5)

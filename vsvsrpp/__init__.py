@@ -13,13 +13,13 @@ Outside VapourSynth::
 from .loading import load_model
 
 __version__ = "0.1.0"
-__all__ = ["BasicVSRPP", "load_model", "__version__"]
+__all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
     # The filter imports VapourSynth; keep `import vsvsrpp` light for torch-only users.
-    if name == "BasicVSRPP":
-        from .filter import BasicVSRPP
+    if name in ("BasicVSRPP", "BasicVSR", "RealBasicVSR"):
+        from . import filter
 
-        return BasicVSRPP
+        return getattr(filter, name)
     raise AttributeError(f"module 'vsvsrpp' has no attribute {name!r}")

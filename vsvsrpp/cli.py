@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pix-fmt", default=None, metavar="FMT", help="output pixel format (default: that of the source)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_upscale)
+    add_eval_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
@@ -246,7 +248,7 @@ def to_rgbs(clip, color: ColorInfo):
     """The source converted to RGBS, interpreting it with ``color``."""
     import vapoursynth as vs
 
-    return vs.core.resize.Bicubic(clip, format=vs.RGBS, **color.resize_in_args())
+    return vs.core.resize.Bicubic(color.tag(clip), format=vs.RGBS, **color.resize_in_args())
 
 
 def output_format(src_format):
@@ -445,6 +447,197 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     log.info("wrote %s (%dx%d, %d frames)", output, clip.width, clip.height, clip.num_frames)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# eval and train (thin wrappers over vsvsrpp.evaluate and vsvsrpp.train)
+# ---------------------------------------------------------------------------------------------
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
+    return value
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score bicubic or a model on a benchmark (PSNR/SSIM, the papers' protocol)",
+        description="Degrade the ground truth of every clip in GT_DIR (BI: MATLAB bicubic x4; BD: Gaussian "
+        "blur sigma 1.6 + every 4th pixel), upscale it with bicubic or a model (run window by window like "
+        "the filter), round to 8 bits and score it: PSNR and SSIM on the BT.601 Y channel (or RGB), "
+        "averaged per clip, then over clips.",
+    )
+    p.add_argument("gt_dir", metavar="GT_DIR", type=Path, help="folder of clip folders of ground-truth frames (or one clip folder)")
+    p.add_argument("--lq", type=Path, default=None, metavar="DIR", help="read the low-resolution frames from this folder of clip folders instead of degrading GT_DIR")
+    p.add_argument("--method", choices=("bicubic", "model"), default=None, help="'bicubic' (MATLAB imresize) or 'model' (default: model)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None, metavar="NAME", help=f"pretrained model name (default: {DEFAULT_MODEL})")
+    src.add_argument("--weights", type=Path, default=None, metavar="PATH", help="checkpoint file to evaluate")
+    p.add_argument("--degradation", choices=("bi", "bd"), default="bi", help="how the LR input is made (default: %(default)s)")
+    p.add_argument("--metric-channel", choices=("y", "rgb"), default="y", help="Y of BT.601 (Vid4, UDM10, Vimeo-90K-T) or RGB (REDS4) (default: %(default)s)")
+    p.add_argument("--crop-border", type=non_negative_int, default=0, metavar="N", help="border pixels ignored by the metrics (default: %(default)s, as the OpenMMLab configs)")
+    p.add_argument("--limit-frames", type=positive_int, default=None, metavar="N", help="use only the first N frames of each clip")
+    p.add_argument("--clips", default=None, metavar="A,B", help="comma-separated clip names (default: all)")
+    p.add_argument("--window", type=positive_int, default=None, metavar="N", help="output frames per network pass (default: the filter's, 24)")
+    p.add_argument("--overlap", type=non_negative_int, default=None, metavar="N", help="context frames on each side of a window (default: the filter's, 4)")
+    p.add_argument("--device", default=None, metavar="DEV", help="torch device for the model (default: automatic)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train or fine-tune a 4x BasicVSR++ model",
+        description="Train a 4x BasicVSR++ network on ground-truth sequences with the paper's recipe "
+        "(Charbonnier loss, Adam, cosine annealing, SPyNet frozen at first, BI/BD degradation made on the fly). "
+        "Checkpoints (official layout, loadable by --weights) and a resumable state go to WORK_DIR.",
+    )
+    p.add_argument("train_dir", metavar="TRAIN_DIR", type=Path, help="folder of sequence folders of ground-truth frames")
+    p.add_argument("work_dir", metavar="WORK_DIR", type=Path, help="folder for checkpoints and the training state")
+    p.add_argument("--val-dir", type=Path, default=None, metavar="DIR", help="folder of clip folders of ground truth for periodic validation")
+    p.add_argument("--degradation", choices=("bi", "bd"), default="bi", help="(default: %(default)s)")
+    p.add_argument("--iterations", type=positive_int, default=600_000, metavar="N", help="total iterations (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="sequences per iteration (default: %(default)s)")
+    p.add_argument("--frames", type=positive_int, default=30, metavar="N", help="frames per training sequence (default: %(default)s)")
+    p.add_argument("--patch-size", type=positive_int, default=64, metavar="N", help="LR patch side in pixels (default: %(default)s)")
+    p.add_argument("--mid-channels", type=positive_int, default=None, metavar="N", help="feature channels (default: 64, or those of --init)")
+    p.add_argument("--num-blocks", type=positive_int, default=None, metavar="N", help="residual blocks per branch (default: 7, or those of --init)")
+    p.add_argument("--init", default=None, metavar="NAME|PATH", help="fine-tune from a catalogue model or checkpoint")
+    p.add_argument("--spynet", default=None, metavar="NAME|PATH", help="take the initial SPyNet weights from this catalogue model or checkpoint")
+    p.add_argument("--lr", type=positive_float, default=1e-4, help="learning rate of the network (default: %(default)s)")
+    p.add_argument("--spynet-lr", type=non_negative_float, default=2.5e-5, help="learning rate of SPyNet (default: %(default)s)")
+    p.add_argument("--min-lr", type=non_negative_float, default=1e-7, help="learning rate at the end of the cosine schedule (default: %(default)s)")
+    p.add_argument("--spynet-fix-iters", type=non_negative_int, default=5000, metavar="N", help="SPyNet is frozen for the first N iterations (default: %(default)s)")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto", help="mixed precision on CUDA (default: %(default)s)")
+    p.add_argument("--checkpoint-interval", type=positive_int, default=5000, metavar="N", help="(default: %(default)s)")
+    p.add_argument("--val-interval", type=non_negative_int, default=5000, metavar="N", help="(default: %(default)s; 0: never)")
+    p.add_argument("--val-frames", type=positive_int, default=None, metavar="N", help="validate on the first N frames of each clip")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="(default: %(default)s)")
+    p.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1), metavar="N", help="data loader processes (default: %(default)s)")
+    p.add_argument("--device", default=None, metavar="DEV", help="torch device (default: automatic)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="STATE", help="continue from WORK_DIR's training state (or the given state file)")
+    p.add_argument("--stop-at", type=positive_int, default=None, metavar="N", help="stop (and save) after N iterations in total; resume later")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import evaluate
+
+    if not args.gt_dir.is_dir():
+        raise CliError(f"ground-truth folder not found: {args.gt_dir}", EXIT_USAGE)
+    if args.lq is not None and not args.lq.is_dir():
+        raise CliError(f"LR folder not found: {args.lq}", EXIT_USAGE)
+    if args.method == "bicubic" and (args.model is not None or args.weights is not None):
+        raise CliError("--method bicubic takes no --model or --weights", EXIT_USAGE)
+    if args.weights is not None and not args.weights.is_file():
+        raise CliError(f"weights file not found: {args.weights}", EXIT_USAGE)
+    window = args.window if args.window is not None else evaluate.DEFAULT_WINDOW
+    overlap = args.overlap if args.overlap is not None else evaluate.DEFAULT_OVERLAP
+    if args.method == "bicubic":
+        method, name = evaluate.bicubic_method(4), "bicubic"
+    else:
+        from .engine import Engine
+        from .loading import load_model
+
+        source = args.weights if args.weights is not None else (args.model or DEFAULT_MODEL)
+        try:
+            engine = Engine(load_model(source), args.device)
+        except Exception as e:  # unknown name, bad checkpoint, failed download, bad device
+            raise CliError(f"cannot load {source}: {e}") from None
+        if engine.scale != 4:
+            raise CliError(f"{source} is a {engine.scale}x model; the benchmarks are 4x super-resolution", EXIT_USAGE)
+        method, name = evaluate.model_method(engine, window, overlap), str(source)
+    try:
+        result = evaluate.evaluate(
+            args.gt_dir,
+            method,
+            degradation=args.degradation,
+            channel=args.metric_channel,
+            crop_border=args.crop_border,
+            limit_frames=args.limit_frames,
+            clips=[c for c in args.clips.split(",") if c] if args.clips else None,
+            lq_root=args.lq,
+            method_name=name,
+            progress=not args.no_progress,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise CliError(str(e)) from None
+    print(result.to_json() if args.json else result.format_table())
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import train as training
+
+    if not args.train_dir.is_dir():
+        raise CliError(f"training folder not found: {args.train_dir}", EXIT_USAGE)
+    if args.val_dir is not None and not args.val_dir.is_dir():
+        raise CliError(f"validation folder not found: {args.val_dir}", EXIT_USAGE)
+    config = training.TrainConfig(
+        train_dir=str(args.train_dir),
+        work_dir=str(args.work_dir),
+        val_dir=str(args.val_dir) if args.val_dir is not None else None,
+        degradation=args.degradation,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        num_frames=args.frames,
+        patch_size=args.patch_size,
+        mid_channels=args.mid_channels,
+        num_blocks=args.num_blocks,
+        init=args.init,
+        spynet_init=args.spynet,
+        lr=args.lr,
+        spynet_lr=args.spynet_lr,
+        min_lr=args.min_lr,
+        spynet_fix_iters=args.spynet_fix_iters,
+        amp=args.amp,
+        checkpoint_interval=args.checkpoint_interval,
+        val_interval=args.val_interval,
+        val_frames=args.val_frames,
+        seed=args.seed,
+        num_workers=args.workers,
+        device=args.device,
+    )
+    try:
+        config.validate()
+    except ValueError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    try:
+        result = training.train(config, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
+    except (FileNotFoundError, ValueError, FloatingPointError, RuntimeError) as e:
+        log.debug("training failed", exc_info=True)
+        raise CliError(f"training failed: {e}") from None
+    print(f"iterations  {result.iteration}")
+    if result.losses:
+        tail = result.losses[-10:]
+        print(f"loss        {result.losses[-1]:.6f} (mean of the last {len(tail)}: {sum(tail) / len(tail):.6f})")
+    if result.val_history:
+        it, psnr = result.val_history[-1]
+        print(f"val PSNR    {psnr:.4f} dB (iteration {it})")
+    if result.checkpoint is not None:
+        print(f"checkpoint  {result.checkpoint}")
+    sys.stdout.flush()
     return EXIT_OK
 
 

@@ -32,25 +32,28 @@ class Engine:
         self.scale: int = model.scale
         self.dtype = next(model.parameters()).dtype
 
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+    def __call__(self, frames: torch.Tensor, **model_kwargs) -> torch.Tensor:
         """Process one window.
 
         Args:
             frames: ``(t, 3, h, w)`` float RGB in [0, 1] on any device.
+            model_kwargs: passed to the network's ``forward`` (e.g. RealBasicVSR's
+                ``refine_threshold``), per call so that one cached engine serves every filter.
 
         Returns:
             ``(t, 3, scale*h, scale*w)`` float32 on the CPU, clamped to [0, 1].
         """
         with torch.inference_mode():
             x = frames.to(self.device, self.dtype).unsqueeze(0)
-            return self.model(x)[0].clamp_(0.0, 1.0).to("cpu", torch.float32)
+            return self.model(x, **model_kwargs)[0].clamp_(0.0, 1.0).to("cpu", torch.float32)
 
-    def process_sequence(self, frames: torch.Tensor, window: int, overlap: int) -> torch.Tensor:
+    def process_sequence(self, frames: torch.Tensor, window: int, overlap: int, **model_kwargs) -> torch.Tensor:
         """Process a whole sequence window by window, exactly as the VapourSynth filter does.
 
         Args:
             frames: ``(t, 3, h, w)`` float RGB in [0, 1].
             window, overlap: the window grid (see :class:`vsvsrpp.windows.WindowPlan`).
+            model_kwargs: passed to the network's ``forward`` for every window.
 
         Returns:
             ``(t, 3, scale*h, scale*w)`` float32 on the CPU, clamped to [0, 1].
@@ -59,4 +62,4 @@ class Engine:
             ValueError: for bad ``window``/``overlap`` values.
         """
         plan = WindowPlan(frames.shape[0], window, overlap)
-        return torch.cat([self(frames[w.start : w.end])[w.emitted] for w in plan])
+        return torch.cat([self(frames[w.start : w.end], **model_kwargs)[w.emitted] for w in plan])

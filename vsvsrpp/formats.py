@@ -1,5 +1,6 @@
-"""Colour metadata of clips: frame properties (ITU-T H.273 codes) to ``core.resize`` arguments and
-ffmpeg tags. Pure functions over a frame-props mapping; no VapourSynth needed.
+"""Colour handling: frame properties (ITU-T H.273 codes) to ``core.resize`` arguments and ffmpeg
+tags (pure functions over a frame-props mapping), and the conversions between any clip and the
+network's float RGB (these use VapourSynth).
 
 ``_Range`` (R74+) and zimg count 0 = limited, 1 = full; the deprecated ``_ColorRange`` counts the
 other way round and is read as a fallback.
@@ -46,9 +47,9 @@ def _prop_int(props: Mapping[str, Any], key: str) -> int | None:
 
 
 def guess_matrix(width: int, height: int) -> int:
-    """The matrix to assume for untagged YUV: BT.709 above SD (wider than 1024 or taller than
-    576), else BT.601 (SMPTE 170M)."""
-    return MATRIX_BT709 if width > 1024 or height > 576 else MATRIX_BT601
+    """The matrix to assume for untagged YUV in the command line: :func:`standard_matrix`, and
+    BT.709 for the non-standard sizes in between."""
+    return standard_matrix(width, height) or MATRIX_BT709
 
 
 def source_matrix(props: Mapping[str, Any], width: int, height: int, is_rgb: bool = False) -> tuple[int | None, bool]:
@@ -117,6 +118,10 @@ class ColorInfo:
             transfer=transfer if transfer in FFMPEG_TRANSFER else None,
         )
 
+    def tag(self, clip):
+        """``clip`` with these colours written into its frame properties (see :func:`tag`)."""
+        return tag(clip, self.matrix, self.range, None if self.is_rgb else self.chromaloc)
+
     def resize_in_args(self) -> dict[str, int]:
         """Keyword arguments for ``core.resize.*`` reading the source (``matrix_in`` etc.)."""
         args = {"range_in": self.range}
@@ -151,3 +156,146 @@ class ColorInfo:
         if self.transfer is not None:
             args["color_trc"] = FFMPEG_TRANSFER[self.transfer]
         return args
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions between any VapourSynth clip and the network's float RGB (these use VapourSynth)
+# ---------------------------------------------------------------------------------------------
+
+#: Resize kernels: Bicubic (b=0, c=0.5, zimg's default) for chroma resampling and matrices.
+DITHER_TYPES = ("none", "ordered", "random", "error_diffusion")
+
+
+#: H.273 matrix codes that zimg converts: RGB, BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M,
+#: YCgCo, BT.2020 NCL/CL, chromaticity-derived NCL/CL, ICtCp.
+SUPPORTED_MATRICES = (0, 1, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14)
+
+
+def standard_matrix(width: int, height: int) -> int | None:
+    """The matrix implied by a standard frame size, for untagged YUV: BT.601 (6) for SD
+    (at most 1024x576), BT.709 (1) for HD and larger (at least 1280 wide or 720 tall), ``None``
+    for sizes in between, where guessing would be a coin toss."""
+    if width <= 1024 and height <= 576:
+        return MATRIX_BT601
+    if width >= 1280 or height >= 720:
+        return MATRIX_BT709
+    return None
+
+
+@dataclass(frozen=True)
+class ClipColors:
+    """How the filter reads a clip into RGB and writes the result back.
+
+    Attributes:
+        matrix: YUV matrix (H.273 code) or None for RGB/GRAY sources.
+        range: 0 limited, 1 full (``_Range`` convention).
+        chromaloc: ``_ChromaLocation`` of subsampled sources (0 = left).
+    """
+
+    matrix: int | None
+    range: int
+    chromaloc: int
+
+    @classmethod
+    def of(cls, clip, props: Mapping[str, Any], matrix: int | None = None) -> ClipColors:
+        """Read a clip's colours from its first frame's properties.
+
+        Args:
+            clip: the source clip (its format and size decide the defaults).
+            props: properties of its first frame.
+            matrix: an explicit matrix that overrides ``_Matrix``.
+
+        Raises:
+            ValueError: a YUV clip whose matrix is unspecified and cannot be guessed from a
+                standard frame size (the message says what to pass).
+        """
+        import vapoursynth as vs
+
+        family = clip.format.color_family
+        if family != vs.YUV:
+            return cls(None, source_range(props, is_rgb=family == vs.RGB), CHROMALOC_LEFT)
+        if matrix is None:
+            matrix = _prop_int(props, "_Matrix")
+            if matrix is None or matrix == MATRIX_UNSPECIFIED:
+                matrix = standard_matrix(clip.width, clip.height)
+                if matrix is None:
+                    raise ValueError(
+                        f"the clip's matrix is unspecified (no _Matrix property) and {clip.width}x{clip.height} "
+                        "is not a standard SD or HD size; pass matrix=1 (BT.709), 6 (BT.601) or 9 (BT.2020), "
+                        "or set the property with core.std.SetFrameProps(clip, _Matrix=1)"
+                    )
+        if matrix not in SUPPORTED_MATRICES:
+            raise ValueError(
+                f"_Matrix = {matrix} is not a matrix zimg can convert (supported: {', '.join(map(str, SUPPORTED_MATRICES))}); "
+                "set the right one with matrix=N or core.std.SetFrameProps(clip, _Matrix=N)"
+            )
+        return cls(matrix, source_range(props), source_chromaloc(props))
+
+
+def tag(clip, matrix: int | None, range_: int, chromaloc: int | None):
+    """Write the colour properties ``core.resize`` will read onto every frame.
+
+    ``core.resize`` lets frame properties override its ``matrix_in``/``range_in``/
+    ``chromaloc_in`` arguments, so an interpretation that differs from the properties (an
+    explicit matrix, a guessed one for ``_Matrix = 2``, the legacy ``_ColorRange``) must be
+    written into the properties to take effect. ``None`` leaves a property untouched.
+    """
+    import vapoursynth as vs
+
+    props: dict[str, int] = {"_Range": range_}
+    if matrix is not None:
+        props["_Matrix"] = matrix
+    if chromaloc is not None:
+        props["_ChromaLocation"] = chromaloc
+    return vs.core.std.SetFrameProps(vs.core.std.RemoveFrameProps(clip, "_ColorRange"), **props)
+
+
+def to_rgb(clip, colors: ClipColors):
+    """Convert any constant-format clip to the network's RGB: RGBH stays RGBH, all else RGBS.
+
+    YUV is converted with the clip's matrix, range and chroma location (bicubic chroma
+    upsampling); GRAY is repeated into three planes; integer RGB is scaled to [0, 1]. Frame
+    properties are carried over, with the colour ones rewritten for RGB by ``core.resize``.
+    """
+    import vapoursynth as vs
+
+    core = vs.core
+    fmt = clip.format
+    if fmt.id in (vs.RGBS, vs.RGBH):
+        rgb = clip
+    elif fmt.color_family == vs.GRAY:
+        gray = core.std.RemoveFrameProps(clip, ["_Matrix", "_ChromaLocation"])
+        gray = core.resize.Point(tag(gray, None, colors.range, None), format=vs.GRAYS, range=RANGE_FULL)
+        rgb = core.std.ShufflePlanes([gray] * 3, [0, 0, 0], vs.RGB)
+    elif fmt.color_family == vs.RGB:
+        rgb = core.resize.Point(tag(clip, 0, colors.range, None), format=vs.RGBS, range=RANGE_FULL)
+    else:
+        rgb = core.resize.Bicubic(tag(clip, colors.matrix, colors.range, colors.chromaloc), format=vs.RGBS)
+    # whatever the input claimed, the RGB stage is described as RGB (zimg refuses RGB frames
+    # that carry a YUV matrix when converting the result)
+    return core.std.SetFrameProps(core.std.RemoveFrameProps(rgb, ["_ChromaLocation", "_ColorRange"]), _Matrix=0, _Range=RANGE_FULL)
+
+
+def from_rgb(clip, fmt, colors: ClipColors, dither: str = "none"):
+    """Convert the network's float RGB output to ``fmt`` (a VapourSynth format).
+
+    YUV outputs use ``colors`` (the source's matrix, range and chroma location; BT.709/BT.601
+    by size when the source was not YUV); GRAY outputs the mean of R, G and B. Integer outputs
+    are rounded to nearest (``dither="none"``) or dithered, never truncated.
+    """
+    import vapoursynth as vs
+
+    core = vs.core
+    if clip.format.id == fmt.id:
+        return clip
+    if fmt.color_family == vs.GRAY:
+        planes = [core.std.ShufflePlanes(clip, p, vs.GRAY) for p in range(3)]
+        mean = core.std.Expr(planes, "x y + z + 3 /", format=vs.GRAYS)
+        return core.resize.Point(mean, format=fmt.id, range_in=RANGE_FULL, range=colors.range, dither_type=dither)
+    if fmt.color_family == vs.RGB:
+        rng = colors.range if fmt.sample_type == vs.INTEGER else RANGE_FULL
+        return core.resize.Point(clip, format=fmt.id, range_in=RANGE_FULL, range=rng, dither_type=dither)
+    matrix = colors.matrix if colors.matrix is not None else standard_matrix(clip.width, clip.height) or MATRIX_BT709
+    return core.resize.Bicubic(
+        clip, format=fmt.id, matrix=matrix, range=colors.range, chromaloc=colors.chromaloc, dither_type=dither
+    )
