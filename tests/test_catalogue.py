@@ -133,4 +133,5 @@ def test_matches_model_zoo():
         assert m.num_cleaning_blocks == e.get("num_cleaning_blocks")
         assert m.refine_threshold == e.get("dynamic_refine_thres")
         assert m.task == e["task"]
-        assert m.paper_result == e.get("paper_result")
+        if "paper_result" in e:  # entries the zoo leaves open may cite another source
+            assert m.paper_result == e["paper_result"]
