@@ -95,17 +95,23 @@ class SecondOrderDeformableAlignment(nn.Module):
         Returns:
             ``(n, C, h, w)`` aligned feature.
         """
-        out = self.conv_offset(torch.cat([cond, flow_1, flow_2], dim=1))
-        o1, o2, mask = torch.chunk(out, 3, dim=1)
+        dtype = cond.dtype
+        out = self.conv_offset(torch.cat([cond, flow_1.to(dtype), flow_2.to(dtype)], dim=1))
+        o1, o2, mask = torch.chunk(out.float(), 3, dim=1)
         offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
         offset_1, offset_2 = torch.chunk(offset, 2, dim=1)
         # deform_conv2d offsets are (dy, dx) pairs: flip the (x, y) flow and repeat it for every
         # group and kernel tap of the half of the input that the flow belongs to.
         reps = offset_1.size(1) // 2
-        offset_1 = offset_1 + flow_1.flip(1).repeat(1, reps, 1, 1)
-        offset_2 = offset_2 + flow_2.flip(1).repeat(1, reps, 1, 1)
+        offset_1 = offset_1 + flow_1.float().flip(1).repeat(1, reps, 1, 1)
+        offset_2 = offset_2 + flow_2.float().flip(1).repeat(1, reps, 1, 1)
         offset = torch.cat([offset_1, offset_2], dim=1)
-        return deform_conv2d(x, offset, self.weight, self.bias, padding=(1, 1), mask=torch.sigmoid(mask))
+        # Offsets are sampling positions: keep them, the mask and the sampling in float32 even
+        # when the network runs in reduced precision (no-ops in float32).
+        out = deform_conv2d(
+            x.float(), offset, self.weight.float(), self.bias.float(), padding=(1, 1), mask=torch.sigmoid(mask)
+        )
+        return out.to(dtype)
 
 
 class BasicVSRPlusPlus(nn.Module):

@@ -222,9 +222,13 @@ class SPyNet(nn.Module):
             ref, supp: ``(n, 3, h, w)`` RGB in [0, 1]; ``h, w`` at least 32 (64 recommended).
 
         Returns:
-            ``(n, 2, h, w)`` flow in pixels such that ``flow_warp(supp, flow)`` aligns to ``ref``.
+            ``(n, 2, h, w)`` flow in pixels such that ``flow_warp(supp, flow)`` aligns to ``ref``,
+            in SPyNet's parameter dtype (float32 under the engine).
         """
         h, w = ref.shape[-2:]
+        # Runs in the dtype of its own parameters: the engine keeps SPyNet in float32 when the
+        # rest of a network runs in reduced precision, so flows are always float32.
+        ref, supp = ref.to(self.mean.dtype), supp.to(self.mean.dtype)
         h_up, w_up = 32 * math.ceil(h / 32), 32 * math.ceil(w / 32)
         ref = F.interpolate(ref, size=(h_up, w_up), mode="bilinear", align_corners=False)
         supp = F.interpolate(supp, size=(h_up, w_up), mode="bilinear", align_corners=False)

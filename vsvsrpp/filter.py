@@ -30,7 +30,8 @@ import vapoursynth as vs
 
 from . import catalogue, weights
 from .basicvsr import MAX_CLEANING_PASSES
-from .engine import Engine, default_device
+from . import memory
+from .engine import PRECISIONS, Engine, default_device, resolve_precision
 from .formats import DITHER_TYPES, ClipColors, from_rgb, to_rgb
 from .frames import frames_to_tensor, write_frame
 from .loading import CheckpointError, build_model, read_state_dict
@@ -63,8 +64,20 @@ class _Errors:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str) -> Engine:
-    return Engine(build_model(read_state_dict(path)), device)
+def _load(path: str, device: str, precision: str = "fp32", tile: int | None = None) -> Engine:
+    return Engine(build_model(read_state_dict(path)), device, precision, tile)
+
+
+def _free_memory(device: torch.device) -> int:
+    """Free bytes on ``device``: CUDA's free memory, or the system's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return 8 << 30  # not Linux: assume a modest machine
 
 
 def _resolve_checkpoint(model: str, weights_path: str | Path | None, error: _Errors) -> Path:
@@ -263,6 +276,8 @@ def _video_filter(
     matrix,
     output_format,
     dither: str,
+    precision: str = "auto",
+    tile: int | None = None,
 ) -> vs.VideoNode:
     """The one implementation behind the filter entry points (see :func:`BasicVSRPP`)."""
     error = _Errors(name)
@@ -276,8 +291,11 @@ def _video_filter(
         raise error(f"unsupported colour family of {clip.format.name}")
     if clip.format.sample_type == vs.FLOAT and clip.format.bits_per_sample not in (16, 32):
         raise error(f"unsupported float format {clip.format.name}")
-    window = _int_arg(window, "window", 1, error)
+    if window is not None:
+        window = _int_arg(window, "window", 1, error)
     overlap = _int_arg(overlap, "overlap", 0, error)
+    if tile is not None:
+        tile = _int_arg(tile, "tile", memory.MIN_TILE, error)
     if not isinstance(scene_threshold, (int, float)) or not 0 < scene_threshold <= 1:
         raise error(f"scene_threshold must be a number in (0, 1], got {scene_threshold!r}")
     if dither not in DITHER_TYPES:
@@ -297,6 +315,13 @@ def _video_filter(
             raise error(f"invalid device {device!r}: {e}") from e
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise error(f"device {device!r} requested but CUDA is not available; use device='cpu'")
+    dev = torch.device(device) if device is not None else default_device()
+    try:
+        precision = resolve_precision(precision, dev, clip.format.id == vs.RGBH)
+    except ValueError as e:
+        raise error(str(e)) from e
+    if precision == "fp16" and dev.type == "cpu":
+        log.warning("%s: fp16 on the CPU is very slow (no native half convolutions); bf16 or fp32 are faster", name)
 
     needs_props = clip.format.id not in (vs.RGBS, vs.RGBH) or out_fmt.id != clip.format.id
     try:
@@ -306,12 +331,25 @@ def _video_filter(
 
     path = _resolve_checkpoint(model, weights_path, error)
     try:
-        engine = _load(str(path.resolve()), str(device) if device is not None else str(default_device()))
+        engine = _load(str(path.resolve()), str(dev), precision, tile)
     except (CheckpointError, FileNotFoundError) as e:
         raise error(f"cannot load {path}: {e}") from e
     if engine.model.arch != arch:
         entry = {"basicvsrpp": "BasicVSRPP", "basicvsr": "BasicVSR", "realbasicvsr": "RealBasicVSR"}[engine.model.arch]
         raise error(f"{path.name} holds a {entry} network; use vsvsrpp.{entry}(clip, weights=...)")
+
+    if window is None:  # the longest window (up to the default) that fits the free memory
+        try:
+            chosen = memory.plan(
+                memory.NetworkShape.of(engine.model), *engine.model.size_requirements.padded(clip.height, clip.width),
+                _free_memory(dev), overlap, PRECISIONS[precision].itemsize, DEFAULT_WINDOW,
+            )
+        except MemoryError as e:
+            raise error(f"not enough memory on {dev}: {e}; try device='cpu' or a smaller clip") from e
+        window = chosen.window
+        if chosen.tile is not None and tile is None:
+            engine = _load(str(path.resolve()), str(dev), precision, chosen.tile)
+        log.info("%s: window %d, tile %s (estimated %.0f MiB per pass)", name, window, engine.tile, chosen.estimate / 2**20)
 
     rgb = to_rgb(clip, colors)
     flags = _cut_flags(rgb, scene_detect, float(scene_threshold)) if clip.num_frames > 1 else None
@@ -326,13 +364,15 @@ def BasicVSRPP(
     *,
     weights: str | Path | None = None,
     device: str | None = None,
-    window: int = DEFAULT_WINDOW,
+    window: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     scene_detect: bool = True,
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
     matrix: int | None = None,
     output_format: int | vs.VideoFormat | None = None,
     dither: str = "none",
+    precision: str = "auto",
+    tile: int | None = None,
 ) -> vs.VideoNode:
     """Super-resolve (or restore) a clip with BasicVSR++.
 
@@ -350,7 +390,9 @@ def BasicVSRPP(
         device: torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``; default CUDA when
             available, else CPU.
         window: output frames per network pass (>= 1). Memory grows linearly with
-            ``window + 2 * overlap``; longer windows give propagation more frames.
+            ``window + 2 * overlap``; longer windows give propagation more frames. ``None``:
+            the longest window up to 24 that fits the free memory of the device (see
+            :mod:`vsvsrpp.memory`); pass a number for output independent of the machine.
         overlap: context frames run on each side of a window and discarded (>= 0), so frames
             at window boundaries still see neighbours on both sides.
         scene_detect: where a frame carries neither ``_SceneChangePrev`` nor (on the frame
@@ -363,6 +405,12 @@ def BasicVSRPP(
             location.
         dither: for integer outputs: ``"none"`` (round to nearest), ``"ordered"``, ``"random"``
             or ``"error_diffusion"``.
+        precision: ``"auto"`` (fp16 on CUDA, fp32 on the CPU), ``"fp32"``, ``"fp16"`` or
+            ``"bf16"``. Flow, sampling grids and deformable offsets stay float32 in all modes.
+        tile: process frames in square tiles of this many input pixels (>= 64), blended over
+            16 px; chosen automatically when not even a short window fits in memory, and halved
+            after a CUDA out-of-memory error. Tiles change the output slightly (the networks see
+            the whole frame otherwise).
 
     Returns:
         A clip of the same length, frame rate and frame properties (colour properties describe
@@ -377,7 +425,7 @@ def BasicVSRPP(
             a frame is produced) NaN/Inf in the input.
     """
     return _video_filter(
-        "BasicVSRPP", "basicvsrpp", {}, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither
+        "BasicVSRPP", "basicvsrpp", {}, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither, precision, tile
     )
 
 
@@ -387,13 +435,15 @@ def BasicVSR(
     *,
     weights: str | Path | None = None,
     device: str | None = None,
-    window: int = DEFAULT_WINDOW,
+    window: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     scene_detect: bool = True,
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
     matrix: int | None = None,
     output_format: int | vs.VideoFormat | None = None,
     dither: str = "none",
+    precision: str = "auto",
+    tile: int | None = None,
 ) -> vs.VideoNode:
     """4x super-resolution with BasicVSR (Chan et al., CVPR 2021): first-order bidirectional
     propagation with flow warping; lighter than BasicVSR++ and a little less accurate.
@@ -403,7 +453,7 @@ def BasicVSR(
     ``basicvsr-vimeo90k-bd``) and ``weights`` takes a BasicVSR checkpoint.
     """
     return _video_filter(
-        "BasicVSR", "basicvsr", {}, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither
+        "BasicVSR", "basicvsr", {}, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither, precision, tile
     )
 
 
@@ -413,7 +463,7 @@ def RealBasicVSR(
     *,
     weights: str | Path | None = None,
     device: str | None = None,
-    window: int = DEFAULT_WINDOW,
+    window: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     refine_threshold: float = 5.0,
     cleaning_passes: int | None = None,
@@ -422,6 +472,8 @@ def RealBasicVSR(
     matrix: int | None = None,
     output_format: int | vs.VideoFormat | None = None,
     dither: str = "none",
+    precision: str = "auto",
+    tile: int | None = None,
 ) -> vs.VideoNode:
     """4x real-world super-resolution with RealBasicVSR (Chan et al., "Investigating Tradeoffs in
     Real-World Video Super-Resolution", CVPR 2022), for noisy, compressed or blurry footage.
@@ -452,5 +504,5 @@ def RealBasicVSR(
             raise error(f"cleaning_passes must be from 1 to {MAX_CLEANING_PASSES} (the network's maximum), got {cleaning_passes}")
     kwargs = {"refine_threshold": float(refine_threshold), "cleaning_passes": cleaning_passes}
     return _video_filter(
-        "RealBasicVSR", "realbasicvsr", kwargs, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither
+        "RealBasicVSR", "realbasicvsr", kwargs, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither, precision, tile
     )

@@ -166,9 +166,9 @@ class ColorInfo:
 DITHER_TYPES = ("none", "ordered", "random", "error_diffusion")
 
 
-#: H.273 matrix codes that zimg converts: RGB, BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M,
-#: YCgCo, BT.2020 NCL/CL, chromaticity-derived NCL/CL, ICtCp.
-SUPPORTED_MATRICES = (0, 1, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14)
+#: H.273 matrix codes that zimg converts YUV with: BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M,
+#: YCgCo, BT.2020 NCL/CL, chromaticity-derived NCL/CL, ICtCp (0, "RGB", is not a YUV matrix).
+SUPPORTED_MATRICES = (1, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14)
 
 
 def standard_matrix(width: int, height: int) -> int | None:
@@ -226,7 +226,7 @@ class ClipColors:
                     )
         if matrix not in SUPPORTED_MATRICES:
             raise ValueError(
-                f"_Matrix = {matrix} is not a matrix zimg can convert (supported: {', '.join(map(str, SUPPORTED_MATRICES))}); "
+                f"_Matrix = {matrix} is not a YUV matrix zimg can convert (supported: {', '.join(map(str, SUPPORTED_MATRICES))}); "
                 "set the right one with matrix=N or core.std.SetFrameProps(clip, _Matrix=N)"
             )
         return cls(matrix, source_range(props), source_chromaloc(props))

@@ -1,0 +1,154 @@
+"""Engine: reduced precision, spatial tiles, out-of-memory back-off, memory planning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+import vsvsrpp
+from clips import clip_from_array, moving_frames
+from conftest import PARITY
+from vsvsrpp import memory
+from vsvsrpp.engine import Engine, resolve_precision, tile_spans
+from vsvsrpp.loading import load_model
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def parity_x4():
+    if not (PARITY / "basicvsrpp_c16n2_x4.npz").exists():
+        pytest.skip(f"parity vectors not found in {PARITY}")
+    lq = torch.from_numpy(np.load(PARITY / "basicvsrpp_c16n2_x4.npz")["lq"][0])
+    return PARITY / "basicvsrpp_c16n2_x4.pth", lq
+
+
+def test_bf16_keeps_psnr_on_the_parity_vector(parity_x4):
+    path, lq = parity_x4
+    ref = Engine(load_model(path), "cpu", "fp32")(lq).numpy()
+    out = Engine(load_model(path), "cpu", "bf16")(lq).numpy()
+    assert np.isfinite(out).all()
+    assert psnr(out, ref) >= 38.0
+
+
+def test_fp16_keeps_psnr_and_flow_stays_fp32(tiny_checkpoint):
+    lq = torch.from_numpy(moving_frames(3, 64, 64, seed=9))
+    ref = Engine(load_model(tiny_checkpoint), "cpu", "fp32")(lq).numpy()
+    engine = Engine(load_model(tiny_checkpoint), "cpu", "fp16")
+    assert engine.model.spynet.mean.dtype == torch.float32 and engine.model.conv_last.weight.dtype == torch.float16
+    out = engine(lq).numpy()
+    assert np.isfinite(out).all() and psnr(out, ref) >= 45.0
+
+
+def test_precision_names():
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("fp8", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("length, tile, overlap", [(100, 64, 16), (64, 64, 16), (130, 48, 8), (65, 64, 32)])
+def test_tile_spans_cover_with_overlap(length, tile, overlap):
+    spans = tile_spans(length, tile, overlap)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(b - a == min(tile, length) for a, b in spans)
+    assert all(s[1] - n[0] >= min(overlap, tile) for s, n in zip(spans, spans[1:]))
+
+
+def test_tiles_of_a_constant_frame_blend_without_seams(tiny_checkpoint):
+    """Blending weights sum to one: a pixel-wise network sees no tile edge at all."""
+
+    class Double(torch.nn.Module):  # x4 nearest upscaling: the same output tiled or not
+        scale, arch = 4, "basicvsrpp"
+
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x[0], scale_factor=4, mode="nearest")[None]
+
+    lq = torch.rand(2, 3, 100, 130)
+    whole = Engine(Double(), "cpu")(lq)
+    tiled = Engine(Double(), "cpu", tile=64, tile_overlap=16)(lq)
+    torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
+
+
+def test_tiled_output_stays_close_to_whole_frames(parity_x4):
+    path, lq = parity_x4
+    lq = torch.nn.functional.interpolate(lq, size=(96, 128), mode="bilinear", align_corners=False)
+    whole = Engine(load_model(path), "cpu")(lq).numpy()
+    tiled = Engine(load_model(path), "cpu", tile=80, tile_overlap=24)(lq).numpy()
+    assert tiled.shape == whole.shape
+    assert psnr(tiled, whole) >= 50.0  # measured 56.5 dB; flow near tile edges differs
+
+
+def test_out_of_memory_halves_the_tile_and_retries(tiny_checkpoint, caplog):
+    model = load_model(tiny_checkpoint)
+    calls = []
+
+    class Limited(torch.nn.Module):  # raises like CUDA would above 64x64 pixels per pass
+        scale, arch = 4, "basicvsrpp"
+
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, x):
+            calls.append(tuple(x.shape[-2:]))
+            if x.shape[-1] * x.shape[-2] > 64 * 64:
+                raise torch.OutOfMemoryError("simulated")
+            return self.inner(x)
+
+    engine = Engine(Limited(), "cpu")
+    out = engine(torch.rand(2, 3, 100, 128))
+    assert out.shape == (2, 3, 400, 512) and torch.isfinite(out).all()
+    assert engine.tile == 64 and calls[0] == (100, 128)
+    assert sum("retrying with 64 px tiles" in r.message for r in caplog.records) == 1
+
+
+def test_out_of_memory_below_the_smallest_tile_is_raised():
+    class Full(torch.nn.Module):  # a device with no memory at all
+        scale, arch = 4, "basicvsrpp"
+
+        def forward(self, x):
+            raise torch.OutOfMemoryError("simulated")
+
+    engine = Engine(Full(), "cpu")
+    with pytest.raises(torch.OutOfMemoryError):
+        engine(torch.rand(1, 3, 300, 300))
+    assert engine.tile == 64  # it went down to the smallest tile before giving up
+
+
+def test_memory_plan_prefers_long_windows_then_tiles():
+    shape = memory.NetworkShape(64, 5, 1, 4)
+    big = memory.plan(shape, 180, 320, 64 << 30, overlap=4)
+    assert big.window == 24 and big.tile is None
+    small = memory.plan(shape, 180, 320, 4 << 30, overlap=4)
+    assert memory.MIN_WINDOW <= small.window < 24 and small.tile is None
+    assert memory.estimate_bytes(shape, small.window + 8, 180, 320) <= (4 << 30) * memory.BUDGET_FRACTION
+    assert memory.estimate_bytes(shape, small.window + 9, 180, 320) > (4 << 30) * memory.BUDGET_FRACTION
+    tiled = memory.plan(shape, 1080, 1920, 6 << 30, overlap=4)
+    assert tiled.window == memory.MIN_WINDOW and tiled.tile is not None and tiled.tile < 1920
+    with pytest.raises(MemoryError, match="MiB"):
+        memory.plan(shape, 1080, 1920, 64 << 20, overlap=4)
+
+
+def test_estimate_grows_linearly_with_frames_and_halves_with_fp16():
+    shape = memory.NetworkShape(64, 5, 1, 4)
+    e10, e20 = (memory.estimate_bytes(shape, t, 180, 320) for t in (10, 20))
+    e30 = memory.estimate_bytes(shape, 30, 180, 320)
+    assert e30 - e20 == e20 - e10 > 0
+    kept_fp32 = 10 * 5 * 64 * 180 * 320 * 4  # the five feature lists alone
+    assert e10 > kept_fp32
+    assert memory.estimate_bytes(shape, 10, 180, 320, 2) < e10
+
+
+def test_filter_precision_and_tile_arguments(tiny_checkpoint):
+    clip = clip_from_array(moving_frames(3, 40, 48, seed=12))
+    out = vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, precision="bf16", tile=64)
+    assert out.get_frame(0).format.id == vs.RGBS
+    with pytest.raises(vs.Error, match="BasicVSRPP: precision must be one of"):
+        vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, precision="int8")
+    with pytest.raises(vs.Error, match="BasicVSRPP: tile must be an integer >= 64"):
+        vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, tile=16)
