@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_upscale)
     add_eval_parser(sub)
     add_train_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
@@ -639,6 +640,69 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"checkpoint  {result.checkpoint}")
     sys.stdout.flush()
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# bench (a thin wrapper over vsvsrpp.bench)
+# ---------------------------------------------------------------------------------------------
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time the network alone, through vspipe, and (optionally) the reference vsbasicvsrpp",
+        description="Time BasicVSR++ on a synthetic clip for each size and precision: one model forward "
+        "(after a warm-up), the same clip end to end through vspipe to /dev/null (vspipe start-up "
+        "subtracted), and with --reference the vsbasicvsrpp network in a throwaway venv. Prints a table "
+        "(or JSON) on stdout; progress goes to stderr. Random c64n7 weights unless --weights.",
+    )
+    p.add_argument("--sizes", default="180x320", metavar="HxW[,HxW...]", help="input sizes, height x width (default: %(default)s)")
+    p.add_argument("--frames", type=positive_int, default=10, metavar="N", help="frames per clip (default: %(default)s)")
+    p.add_argument("--device", default=None, metavar="DEV", help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
+    p.add_argument("--precision", default="fp32", metavar="P[,P...]", help="fp32, fp16 and/or bf16, comma-separated (default: %(default)s)")
+    p.add_argument("--model-only", action="store_true", help="skip the end-to-end (vspipe) runs")
+    p.add_argument(
+        "--reference",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="VENV_DIR",
+        help="also time the reference vsbasicvsrpp network, installed into VENV_DIR "
+        "(default: <user cache>/vsvsrpp/reference-venv; created on first use, needs PyPI)",
+    )
+    p.add_argument("--weights", type=Path, default=None, metavar="PATH", help="checkpoint to time (default: random weights)")
+    p.add_argument("--mid-channels", type=positive_int, default=64, metavar="N", help="channels of the random network (default: %(default)s)")
+    p.add_argument("--num-blocks", type=positive_int, default=7, metavar="N", help="residual blocks per branch of the random network (default: %(default)s)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="model-only and reference runs, the fastest kept (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    try:
+        options = bench.BenchOptions(
+            sizes=bench.parse_sizes(args.sizes),
+            frames=args.frames,
+            device=args.device,
+            precisions=bench.parse_precisions(args.precision),
+            model_only=args.model_only,
+            reference=args.reference is not None,
+            reference_venv=Path(args.reference) if args.reference else None,
+            weights=args.weights,
+            mid_channels=args.mid_channels,
+            num_blocks=args.num_blocks,
+            repeat=args.repeat,
+        )
+        options.validate()
+    except bench.BenchError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    result = bench.run_benchmark(options)
+    print(result.to_json() if args.json else result.format_table())
+    sys.stdout.flush()
+    measured = [r for r in result.rows if r.model is not None or r.end_to_end is not None]
+    return EXIT_OK if measured else EXIT_FAILURE
 
 
 if __name__ == "__main__":  # pragma: no cover
