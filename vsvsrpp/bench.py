@@ -641,7 +641,7 @@ def _venv_python(venv: Path) -> Path:
 
 
 _PROBE = """\
-import json, importlib.metadata as md
+import json, sys, importlib.metadata as md
 import torch
 import {module}
 def v(d):
@@ -649,7 +649,7 @@ def v(d):
         return md.version(d)
     except md.PackageNotFoundError:
         return None
-print(json.dumps({{"version": v("{package}"), "torch": torch.__version__, "torchvision": v("torchvision"),
+sys.stdout.write(json.dumps({{"version": v("{package}"), "torch": torch.__version__, "torchvision": v("torchvision"),
                   "mmengine": v("mmengine"), "numpy": v("numpy")}}))
 """.format(module=REFERENCE_MODULE, package=REFERENCE_PACKAGE)
 
@@ -818,7 +818,7 @@ for job in spec["jobs"]:
     except Exception as e:
         entry["error"] = f"{{type(e).__name__}}: {{e}}"
     results.append(entry)
-print(json.dumps({{"threads": torch.get_num_threads(), "torch": torch.__version__, "results": results}}))
+sys.stdout.write(json.dumps({{"threads": torch.get_num_threads(), "torch": torch.__version__, "results": results}}))
 """.format(module=REFERENCE_MODULE, cls=REFERENCE_CLASS)
 
 
