@@ -15,7 +15,6 @@ import types
 from pathlib import Path
 
 import ffmpeg
-import numpy as np
 import pytest
 import vapoursynth as vs
 from hypothesis import given
@@ -61,10 +60,15 @@ def videos(tmp_path_factory) -> dict[str, Path]:
     return v
 
 
-def fake_basicvsrpp(clip, model="reds4", *, weights=None, device=None, window=None, overlap=None):
-    """Stand-in for vsvsrpp.BasicVSRPP: RGBS in, 4x RGBS out."""
-    assert clip.format.id == vs.RGBS
-    return core.resize.Bicubic(clip, clip.width * 4, clip.height * 4)
+#: Arguments the CLI always passes (format handling), as opposed to the user's network options.
+FORMAT_ARGS = ("output_format", "dither", "matrix")
+
+
+def fake_basicvsrpp(clip, model="reds4", *, weights=None, device=None, window=None, overlap=None,
+                    output_format=None, dither="none", matrix=None):
+    """Stand-in for vsvsrpp.BasicVSRPP: any format in, 4x ``output_format`` out."""
+    return core.resize.Bicubic(clip, clip.width * 4, clip.height * 4, format=output_format or clip.format.id,
+                               dither_type=dither, matrix_in=matrix)
 
 
 @pytest.fixture
@@ -73,7 +77,7 @@ def stand_in(monkeypatch):
     calls = []
 
     def fake(clip, *args, **kwargs):
-        calls.append((args, kwargs))
+        calls.append((args, {k: v for k, v in kwargs.items() if k not in FORMAT_ARGS}))
         return fake_basicvsrpp(clip, *args, **kwargs)
 
     monkeypatch.setattr(vsvsrpp, "BasicVSRPP", fake, raising=False)
@@ -218,50 +222,16 @@ def test_source_chromaloc(props, expected):
     assert formats.source_chromaloc(props) == expected
 
 
-def test_color_info_resize_and_ffmpeg_args():
+def test_color_info_and_ffmpeg_args():
     yuv = formats.ColorInfo.from_props({"_Matrix": 1, "_Range": 1, "_ChromaLocation": 2, "_Primaries": 1, "_Transfer": 2}, 96, 64, False)
-    assert yuv.resize_in_args() == {"matrix_in": 1, "range_in": 1, "chromaloc_in": 2}
-    assert yuv.resize_out_args() == {"matrix": 1, "range": 1, "chromaloc": 2}
+    assert (yuv.matrix, yuv.range, yuv.chromaloc, yuv.matrix_guessed) == (1, 1, 2, False)
     assert yuv.ffmpeg_args() == {"colorspace": "bt709", "color_range": "pc", "chroma_sample_location": "topleft", "color_primaries": "bt709"}
     untagged = formats.ColorInfo.from_props({}, 96, 64, False)
-    assert untagged.matrix_guessed and untagged.resize_in_args() == {"matrix_in": 6, "range_in": 0, "chromaloc_in": 0}
+    assert untagged.matrix_guessed and (untagged.matrix, untagged.range, untagged.chromaloc) == (6, 0, 0)
     assert untagged.ffmpeg_args(subsampled=False) == {"colorspace": "smpte170m", "color_range": "tv"}
     rgb = formats.ColorInfo.from_props({"_Matrix": 0, "_Transfer": 13}, 96, 64, True)
-    assert rgb.resize_in_args() == {"range_in": 1}
-    assert rgb.resize_out_args() == {"range": 1}
+    assert (rgb.matrix, rgb.range) == (None, 1)
     assert rgb.ffmpeg_args() == {"color_trc": "iec61966-2-1"}
-
-
-def test_to_rgbs_honours_range_and_matrix():
-    # Y=16 is black in limited range and 16/255 grey in full range.
-    clip = core.std.BlankClip(format=vs.YUV444P8, width=8, height=8, length=1, color=[16, 128, 128])
-    limited = cli.to_rgbs(clip, formats.ColorInfo.from_props({}, 8, 8, False))
-    full = cli.to_rgbs(clip, formats.ColorInfo.from_props({"_Range": 1}, 8, 8, False))
-    assert limited.format.id == vs.RGBS
-    assert abs(limited.get_frame(0)[0][0, 0]) < 1e-3
-    assert abs(full.get_frame(0)[0][0, 0] - 16 / 255) < 1e-3
-    # Matrices differ on saturated chroma.
-    red = core.std.BlankClip(format=vs.YUV444P8, width=8, height=8, length=1, color=[81, 90, 240])
-    r601 = cli.to_rgbs(red, formats.ColorInfo.from_props({"_Matrix": 6}, 8, 8, False)).get_frame(0)
-    r709 = cli.to_rgbs(red, formats.ColorInfo.from_props({"_Matrix": 1}, 8, 8, False)).get_frame(0)
-    assert abs(r601[1][0, 0] - r709[1][0, 0]) > 0.02
-
-
-@pytest.mark.parametrize("fmt", [vs.YUV420P8, vs.YUV422P10, vs.YUV444P16, vs.RGB24, vs.RGB48, vs.GRAY8])
-def test_from_rgbs_restores_format_and_values(fmt):
-    fmt = core.get_video_format(fmt)
-    src = core.std.BlankClip(format=vs.RGB24, width=16, height=16, length=1, color=[200, 60, 30])
-    props = {"_Matrix": 1, "_Range": 0} if fmt.color_family != vs.RGB else {}
-    color = formats.ColorInfo.from_props(props, 16, 16, fmt.color_family == vs.RGB)
-    if fmt.color_family == vs.RGB:
-        src = core.resize.Point(src, format=fmt.id)
-    else:
-        src = core.resize.Bicubic(src, format=fmt.id, matrix=1, range=0)
-    back = cli.from_rgbs(cli.to_rgbs(src, color), fmt, color)
-    assert back.format.id == fmt.id
-    a, b = src.get_frame(0), back.get_frame(0)
-    for p in range(fmt.num_planes):
-        assert abs(int(a[p][3, 3]) - int(b[p][3, 3])) <= 1
 
 
 def test_rgb_pix_fmt():
@@ -322,7 +292,7 @@ def test_upscale_rgb_stays_rgb(videos, tmp_path, stand_in):
     assert (int(v["width"]), int(v["height"]), int(v["nb_read_frames"])) == (384, 256, 6)
     assert v["pix_fmt"] in ("gbrp", "bgr0", "rgb24", "bgra")
     # Channel order and values survive: compare with the stand-in applied directly.
-    expect = core.resize.Point(fake_basicvsrpp(core.resize.Point(core.bs.VideoSource(str(videos["rgb"])), format=vs.RGBS)), format=vs.RGB24)
+    expect = fake_basicvsrpp(core.bs.VideoSource(str(videos["rgb"])), output_format=vs.RGB24)
     got = core.bs.VideoSource(str(out))
     got = core.resize.Point(got, format=vs.RGB24)
     fe, fg = expect.get_frame(2), got.get_frame(2)
@@ -383,7 +353,7 @@ def test_network_setup_error_fails_cleanly(videos, tmp_path, monkeypatch, capsys
 
 def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, capsys):
     def fails_on_frame_3(clip, **kwargs):
-        up = fake_basicvsrpp(clip)
+        up = fake_basicvsrpp(clip, output_format=kwargs["output_format"])
 
         def frame(n, f):
             if n == 3:
@@ -486,8 +456,8 @@ def test_stdout_output_with_stand_in(videos, tmp_path):
             import vsvsrpp
             from vsvsrpp import cli
 
-            def fake(clip, **kwargs):
-                return vs.core.resize.Bicubic(clip, clip.width * 4, clip.height * 4)
+            def fake(clip, output_format=None, dither="none", matrix=None, **kwargs):
+                return vs.core.resize.Bicubic(clip, clip.width * 4, clip.height * 4, format=output_format)
 
             vsvsrpp.BasicVSRPP = fake
             sys.exit(cli.main(sys.argv[1:]))
@@ -607,13 +577,3 @@ def test_download_unknown_name_real_catalogue(capsys):
     assert cli.main(["download", "definitely-not-a-model"]) == 1
     assert "definitely-not-a-model" in capsys.readouterr().err
 
-
-def test_to_rgbs_uses_the_guessed_matrix_even_when_the_frame_says_unspecified():
-    """core.resize prefers frame properties over matrix_in: _Matrix = 2 must not win."""
-    yuv = core.std.BlankClip(format=vs.YUV444P8, width=8, height=8, length=1, color=[100, 60, 200])
-    tagged = core.std.SetFrameProps(yuv, _Matrix=2, _Range=0)
-    color = formats.ColorInfo.from_props({"_Matrix": 2}, 8, 8, False)
-    got = cli.to_rgbs(tagged, color).get_frame(0)
-    ref = core.resize.Point(core.std.SetFrameProps(yuv, _Matrix=6, _Range=0), format=vs.RGBS).get_frame(0)
-    for p in range(3):
-        assert abs(float(np.asarray(got[p])[0, 0]) - float(np.asarray(ref[p])[0, 0])) < 2e-3

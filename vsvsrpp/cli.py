@@ -245,13 +245,6 @@ def validate_upscale_args(args: argparse.Namespace) -> None:
             raise CliError("output would overwrite the input", EXIT_USAGE)
 
 
-def to_rgbs(clip, color: ColorInfo):
-    """The source converted to RGBS, interpreting it with ``color``."""
-    import vapoursynth as vs
-
-    return vs.core.resize.Bicubic(color.tag(clip), format=vs.RGBS, **color.resize_in_args())
-
-
 def output_format(src_format):
     """The integer format the result is written in: the source's, 16-bit for float sources."""
     import vapoursynth as vs
@@ -260,14 +253,6 @@ def output_format(src_format):
     if fmt.sample_type == vs.FLOAT:
         fmt = fmt.replace(sample_type=vs.INTEGER, bits_per_sample=16)
     return fmt
-
-
-def from_rgbs(clip, src_format, color: ColorInfo):
-    """The network's RGBS output converted back to the source's family, subsampling and depth."""
-    import vapoursynth as vs
-
-    fmt = output_format(src_format)
-    return vs.core.resize.Bicubic(clip, format=fmt.id, dither_type="error_diffusion", **color.resize_out_args())
 
 
 class _StderrReader(threading.Thread):
@@ -392,7 +377,7 @@ def encode(clip, cmd: list[str], progress: bool) -> None:
 
 
 def prepare_clip(args: argparse.Namespace):
-    """Decode, convert to RGBS, run the network and convert back; returns ``(clip, ColorInfo)``."""
+    """Decode and run the network (the filter converts formats); returns ``(clip, ColorInfo)``."""
     import vapoursynth as vs
 
     core = vs.core
@@ -411,13 +396,17 @@ def prepare_clip(args: argparse.Namespace):
         name = "BT.709" if color.matrix == MATRIX_BT709 else "BT.601 (SMPTE 170M)"
         log.info("%s has no colour matrix tag; assuming %s for %dx%d", args.input.name, name, src.width, src.height)
     log.debug("source %s %dx%d %d frames %s/%s fps, %s", fmt.name, src.width, src.height, src.num_frames, src.fps_num, src.fps_den, color)
-    rgb = to_rgbs(src, color)
+    # The filter converts to the network's RGB and back to the source's format itself (with the
+    # source's matrix, range and chroma location); only the matrix guess is the CLI's, so that
+    # untagged files of unusual sizes still get one (logged above).
+    fixed = {"output_format": output_format(fmt).id, "dither": "error_diffusion"}
+    if color.matrix is not None and color.matrix_guessed:
+        fixed["matrix"] = color.matrix
     try:
-        up = run_network(rgb, **network_kwargs(args))
+        out = run_network(src, **network_kwargs(args), **fixed)
     except Exception as e:  # unknown model, unreadable checkpoint, bad device, bad window...
         log.debug("BasicVSRPP failed", exc_info=True)
         raise CliError(f"cannot set up BasicVSR++: {e}") from None
-    out = from_rgbs(up, fmt, color)
     if out.format.color_family == vs.RGB:
         out = core.std.ShufflePlanes(out, [1, 2, 0], vs.RGB)  # R,G,B -> ffmpeg's planar G,B,R
     return out, color

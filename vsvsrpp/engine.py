@@ -26,8 +26,8 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def resolve_precision(precision: str, device: torch.device, half_input: bool = False) -> str:
-    """``"auto"`` -> ``"fp16"`` on CUDA (also for RGBH clips), ``"fp32"`` on the CPU.
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"fp16"`` on CUDA, ``"fp32"`` on the CPU (whatever the clip's format).
 
     Raises:
         ValueError: for a name other than auto, fp32, fp16, bf16.

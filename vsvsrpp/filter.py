@@ -266,6 +266,7 @@ def _video_filter(
     arch: str,
     model_kwargs: dict,
     clip: vs.VideoNode,
+    *,
     model: str,
     weights_path,
     device,
@@ -317,7 +318,7 @@ def _video_filter(
             raise error(f"device {device!r} requested but CUDA is not available; use device='cpu'")
     dev = torch.device(device) if device is not None else default_device()
     try:
-        precision = resolve_precision(precision, dev, clip.format.id == vs.RGBH)
+        precision = resolve_precision(precision, dev)
     except ValueError as e:
         raise error(str(e)) from e
     if precision == "fp16" and dev.type == "cpu":
@@ -425,7 +426,9 @@ def BasicVSRPP(
             a frame is produced) NaN/Inf in the input.
     """
     return _video_filter(
-        "BasicVSRPP", "basicvsrpp", {}, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither, precision, tile
+        "BasicVSRPP", "basicvsrpp", {}, clip,
+        model=model, weights_path=weights, device=device, window=window, overlap=overlap, scene_detect=scene_detect,
+        scene_threshold=scene_threshold, matrix=matrix, output_format=output_format, dither=dither, precision=precision, tile=tile
     )
 
 
@@ -453,7 +456,9 @@ def BasicVSR(
     ``basicvsr-vimeo90k-bd``) and ``weights`` takes a BasicVSR checkpoint.
     """
     return _video_filter(
-        "BasicVSR", "basicvsr", {}, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither, precision, tile
+        "BasicVSR", "basicvsr", {}, clip,
+        model=model, weights_path=weights, device=device, window=window, overlap=overlap, scene_detect=scene_detect,
+        scene_threshold=scene_threshold, matrix=matrix, output_format=output_format, dither=dither, precision=precision, tile=tile
     )
 
 
@@ -504,5 +509,7 @@ def RealBasicVSR(
             raise error(f"cleaning_passes must be from 1 to {MAX_CLEANING_PASSES} (the network's maximum), got {cleaning_passes}")
     kwargs = {"refine_threshold": float(refine_threshold), "cleaning_passes": cleaning_passes}
     return _video_filter(
-        "RealBasicVSR", "realbasicvsr", kwargs, clip, model, weights, device, window, overlap, scene_detect, scene_threshold, matrix, output_format, dither, precision, tile
+        "RealBasicVSR", "realbasicvsr", kwargs, clip,
+        model=model, weights_path=weights, device=device, window=window, overlap=overlap, scene_detect=scene_detect,
+        scene_threshold=scene_threshold, matrix=matrix, output_format=output_format, dither=dither, precision=precision, tile=tile
     )

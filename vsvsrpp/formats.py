@@ -118,26 +118,6 @@ class ColorInfo:
             transfer=transfer if transfer in FFMPEG_TRANSFER else None,
         )
 
-    def tag(self, clip):
-        """``clip`` with these colours written into its frame properties (see :func:`tag`)."""
-        return tag(clip, self.matrix, self.range, None if self.is_rgb else self.chromaloc)
-
-    def resize_in_args(self) -> dict[str, int]:
-        """Keyword arguments for ``core.resize.*`` reading the source (``matrix_in`` etc.)."""
-        args = {"range_in": self.range}
-        if not self.is_rgb:
-            args["matrix_in"] = self.matrix
-            args["chromaloc_in"] = self.chromaloc
-        return args
-
-    def resize_out_args(self) -> dict[str, int]:
-        """Keyword arguments for ``core.resize.*`` writing the source's format back."""
-        args = {"range": self.range}
-        if not self.is_rgb:
-            args["matrix"] = self.matrix
-            args["chromaloc"] = self.chromaloc
-        return args
-
     def ffmpeg_args(self, subsampled: bool = True) -> dict[str, str]:
         """ffmpeg output options tagging the encoded stream's colours.
 
