@@ -1,8 +1,8 @@
-"""Command line interface: ``vsvsrpp download`` and ``vsvsrpp upscale``.
+"""Command line interface: ``download``, ``upscale``, ``eval``, ``train`` and ``bench``.
 
-``upscale`` decodes a video with BestSource, converts it to RGBS honouring its colour metadata,
-runs :func:`vsvsrpp.BasicVSRPP`, converts the result back to the source's format family and bit
-depth, and encodes it with ffmpeg (fed as Y4M, or raw planar RGB for RGB sources). The output
+``upscale`` decodes a video with BestSource, runs :func:`vsvsrpp.BasicVSRPP` on it (the filter
+converts to RGB with the source's colour metadata and back to the source's format family and bit
+depth; float sources come out as 16-bit), and encodes it with ffmpeg (fed as Y4M, or raw planar RGB for RGB sources). The output
 file is written atomically: ffmpeg writes a hidden temporary file next to it that is renamed on
 success and deleted on any failure. With ``-`` as OUTPUT the container goes to stdout and every
 message, warning and the progress bar go to stderr.
