@@ -10,10 +10,21 @@ import pytest
 import torch
 
 from conftest import PARITY
-from vsvsrpp import catalogue
-from vsvsrpp.basicvsr import BasicVSR, BasicVSRConfig, RealBasicVSR, RealBasicVSRConfig
-from vsvsrpp.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
-from vsvsrpp.loading import CheckpointError, build_model, detect_arch, detect_config, load_model, read_state_dict
+from vsvsrpp import arch
+from vsvsrpp.arch import CheckpointError
+from vsvsrpp.arch.basicvsr import BasicVSR, BasicVSRConfig
+from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
+from vsvsrpp.arch.realbasicvsr import RealBasicVSR, RealBasicVSRConfig
+from vsvsrpp.hub import registry
+from vsvsrpp.hub.checkpoint import load_model, read_state_dict
+
+
+def build_model(sd):
+    return arch.load(sd).model
+
+
+def detect_config(sd):
+    return arch.detect(sd).read_config(sd)
 
 SHAPES = PARITY / "realbasicvsr_state_dict_shapes.json"
 
@@ -129,7 +140,7 @@ def test_official_layouts_load_strictly_with_detected_config(layout_name, cls, t
 
 
 @pytest.mark.parametrize(
-    "config, arch",
+    "config, family",
     [
         (BasicVSRConfig(8, 3), "basicvsr"),
         (RealBasicVSRConfig(8, 2, 3), "realbasicvsr"),
@@ -137,15 +148,15 @@ def test_official_layouts_load_strictly_with_detected_config(layout_name, cls, t
         (BasicVSRPPConfig(8, 1, True), "basicvsrpp"),
     ],
 )
-def test_detection_round_trip_bare_and_prefixed(config, arch, tmp_path):
-    model = {"basicvsr": BasicVSR, "realbasicvsr": RealBasicVSR, "basicvsrpp": BasicVSRPlusPlus}[arch](config)
+def test_detection_round_trip_bare_and_prefixed(config, family, tmp_path):
+    model = {"basicvsr": BasicVSR, "realbasicvsr": RealBasicVSR, "basicvsrpp": BasicVSRPlusPlus}[family](config)
     bare = tmp_path / "bare.pth"
     torch.save(model.state_dict(), bare)
     prefixed = tmp_path / "mm.pth"
     save_mm(prefixed, model)
     for path in (bare, prefixed):
         sd = read_state_dict(path)
-        assert detect_arch(sd) == arch
+        assert arch.detect(sd).id == family
         assert detect_config(sd) == config
         assert type(build_model(sd)) is type(model)
 
@@ -192,8 +203,8 @@ def test_catalogue_name_builds_the_right_network(tmp_path, monkeypatch):
     monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path))
     tiny = {"realbasicvsr": RealBasicVSR(RealBasicVSRConfig(8, 1, 1)), "basicvsr-reds4": BasicVSR(BasicVSRConfig(8, 1))}
     for name, model in tiny.items():
-        info = catalogue.get(name)
-        assert info.arch == model.arch
+        info = registry.get(name)
+        assert info.family == arch.load(model.state_dict()).architecture.id
         save_mm(tmp_path / info.file, model)  # placed by hand: trusted as is, no download
         assert type(load_model(name)) is type(model)
 

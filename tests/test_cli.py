@@ -1,8 +1,8 @@
 """Tests of the command line interface (vsvsrpp.cli).
 
-Most end-to-end tests replace the network with a bicubic 4x stand-in so they do not depend on
-the filter; those marked ``real filter`` run the actual vsvsrpp.BasicVSRPP with a tiny generated
-checkpoint and skip while vsvsrpp/filter.py does not exist.
+Most end-to-end tests replace the network with a bicubic 4x stand-in (``cli.upscale.run_network``)
+so they do not depend on the filter; those under ``real filter`` run the actual filter with tiny
+generated checkpoints of each family.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vsvsrpp
-from vsvsrpp import cli, formats
+from conftest import make_checkpoint
+from vsvsrpp import cli
+from vsvsrpp.arch.basicvsr import BasicVSRConfig
+from vsvsrpp.cli import encode, upscale
+from vsvsrpp.plugin.colors import Colors, guess_matrix, source_chromaloc, source_range
 
 core = vs.core
 REPO = Path(__file__).resolve().parents[1]
@@ -73,14 +77,14 @@ def fake_basicvsrpp(clip, model="reds4", *, weights=None, device=None, window=No
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    """Replace vsvsrpp.BasicVSRPP (looked up by the CLI at call time); records the calls."""
+    """Replace the network the CLI applies (cli.upscale.run_network); records the calls."""
     calls = []
 
     def fake(clip, *args, **kwargs):
         calls.append((args, {k: v for k, v in kwargs.items() if k not in FORMAT_ARGS}))
         return fake_basicvsrpp(clip, *args, **kwargs)
 
-    monkeypatch.setattr(vsvsrpp, "BasicVSRPP", fake, raising=False)
+    monkeypatch.setattr(upscale, "run_network", fake)
     return calls
 
 
@@ -95,10 +99,6 @@ def video_stream(info: dict) -> dict:
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if ".partial" in p.name)
-
-
-def needs_real_filter():
-    pytest.importorskip("vsvsrpp.filter", reason="vsvsrpp/filter.py (the real BasicVSRPP) does not exist yet")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,11 +159,18 @@ def test_output_must_not_be_the_input(tmp_path, capsys):
 def test_network_kwargs_only_passes_given_options():
     parser = cli.build_parser()
     args = parser.parse_args(["upscale", "in.mp4", "out.mkv"])
-    assert cli.network_kwargs(args) == {}
+    assert upscale.network_kwargs(args) == {}
     args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--weights", "w.pth", "--device", "cpu", "--window", "8", "--overlap", "2"])
-    assert cli.network_kwargs(args) == {"weights": Path("w.pth"), "device": "cpu", "window": 8, "overlap": 2}
-    args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--model", "vimeo90k_bi"])
-    assert cli.network_kwargs(args) == {"model": "vimeo90k_bi"}
+    assert upscale.network_kwargs(args) == {"weights": Path("w.pth"), "device": "cpu", "window": 8, "overlap": 2}
+    args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--model", "realbasicvsr", "--refine-threshold", "3", "--cleaning-passes", "2"])
+    assert upscale.network_kwargs(args) == {"model": "realbasicvsr", "refine_threshold": 3.0, "cleaning_passes": 2}
+
+
+@pytest.mark.parametrize(("extra", "message"), [(["--refine-threshold", "-1"], "refine_threshold must be a number >= 0"),
+                                                (["--cleaning-passes", "4"], "cleaning_passes must be from 1 to 3")])
+def test_family_option_errors(videos, tmp_path, capsys, stand_in, extra, message):
+    assert cli.main(["upscale", str(videos["plain"]), str(tmp_path / "out.mkv"), *extra]) == 2
+    assert message in capsys.readouterr().err and not stand_in
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,23 +187,32 @@ def test_network_kwargs_only_passes_given_options():
         ({}, (96, 64), (6, True)),
         ({"_Matrix": 2}, (720, 576), (6, True)),
         ({"_Matrix": 2}, (1024, 576), (6, True)),
-        ({"_Matrix": 2}, (1025, 576), (1, True)),
+        ({"_Matrix": 2}, (1025, 576), (1, True)),  # the CLI's fallback for in-between sizes
         ({}, (720, 577), (1, True)),
         ({}, (1920, 1080), (1, True)),
     ],
 )
-def test_source_matrix(props, size, expected):
-    assert formats.source_matrix(props, *size) == expected
+def test_cli_matrix(props, size, expected):
+    colors = Colors.from_props(props, vs.YUV, *size, fallback_matrix=1)
+    assert (colors.matrix, colors.matrix_guessed) == expected
 
 
-def test_source_matrix_rgb_has_none():
-    assert formats.source_matrix({"_Matrix": 0}, 96, 64, is_rgb=True) == (None, False)
-    assert formats.source_matrix({}, 4000, 3000, is_rgb=True) == (None, False)
+def test_filter_matrix_refuses_in_between_sizes_without_fallback():
+    with pytest.raises(ValueError, match="1025x576 is not a standard SD or HD size; pass matrix=1"):
+        Colors.from_props({}, vs.YUV, 1025, 576)
+    assert Colors.from_props({}, vs.YUV, 1025, 576, matrix=9).matrix == 9
+
+
+def test_rgb_and_gray_have_no_matrix():
+    assert Colors.from_props({"_Matrix": 0}, vs.RGB, 96, 64).matrix is None
+    assert Colors.from_props({}, vs.RGB, 4000, 3000).range == 1
+    assert Colors.from_props({"_Matrix": 5}, vs.GRAY, 4000, 3000).matrix is None
 
 
 @given(st.integers(1, 8192), st.integers(1, 8192))
 def test_guess_matrix_by_size(w, h):
-    assert formats.guess_matrix(w, h) == (1 if w > 1024 or h > 576 else 6)
+    expected = 6 if w <= 1024 and h <= 576 else (1 if w >= 1280 or h >= 720 else None)
+    assert guess_matrix(w, h) == expected
 
 
 @pytest.mark.parametrize(
@@ -214,38 +230,38 @@ def test_guess_matrix_by_size(w, h):
     ],
 )
 def test_source_range(props, is_rgb, expected):
-    assert formats.source_range(props, is_rgb) == expected
+    assert source_range(props, is_rgb) == expected
 
 
 @pytest.mark.parametrize(("props", "expected"), [({"_ChromaLocation": 2}, 2), ({"_ChromaLocation": 1}, 1), ({}, 0), ({"_ChromaLocation": 99}, 0)])
 def test_source_chromaloc(props, expected):
-    assert formats.source_chromaloc(props) == expected
+    assert source_chromaloc(props) == expected
 
 
-def test_color_info_and_ffmpeg_args():
-    yuv = formats.ColorInfo.from_props({"_Matrix": 1, "_Range": 1, "_ChromaLocation": 2, "_Primaries": 1, "_Transfer": 2}, 96, 64, False)
+def test_colors_and_ffmpeg_args():
+    yuv = Colors.from_props({"_Matrix": 1, "_Range": 1, "_ChromaLocation": 2, "_Primaries": 1, "_Transfer": 2}, vs.YUV, 96, 64)
     assert (yuv.matrix, yuv.range, yuv.chromaloc, yuv.matrix_guessed) == (1, 1, 2, False)
     assert yuv.ffmpeg_args() == {"colorspace": "bt709", "color_range": "pc", "chroma_sample_location": "topleft", "color_primaries": "bt709"}
-    untagged = formats.ColorInfo.from_props({}, 96, 64, False)
+    untagged = Colors.from_props({}, vs.YUV, 96, 64)
     assert untagged.matrix_guessed and (untagged.matrix, untagged.range, untagged.chromaloc) == (6, 0, 0)
     assert untagged.ffmpeg_args(subsampled=False) == {"colorspace": "smpte170m", "color_range": "tv"}
-    rgb = formats.ColorInfo.from_props({"_Matrix": 0, "_Transfer": 13}, 96, 64, True)
+    rgb = Colors.from_props({"_Matrix": 0, "_Transfer": 13}, vs.RGB, 96, 64)
     assert (rgb.matrix, rgb.range) == (None, 1)
     assert rgb.ffmpeg_args() == {"color_trc": "iec61966-2-1"}
 
 
 def test_rgb_pix_fmt():
-    assert cli.rgb_pix_fmt(8) == "gbrp"
-    assert cli.rgb_pix_fmt(10) == "gbrp10le"
-    assert cli.rgb_pix_fmt(16) == "gbrp16le"
+    assert encode.rgb_pix_fmt(8) == "gbrp"
+    assert encode.rgb_pix_fmt(10) == "gbrp10le"
+    assert encode.rgb_pix_fmt(16) == "gbrp16le"
     with pytest.raises(cli.CliError):
-        cli.rgb_pix_fmt(11)
+        encode.rgb_pix_fmt(11)
 
 
 def test_partial_path_is_hidden_sibling_with_same_suffix(tmp_path):
-    p = cli.partial_path(tmp_path / "movie.mkv")
+    p = encode.partial_path(tmp_path / "movie.mkv")
     assert p.parent == tmp_path and p.name.startswith(".movie.partial-") and p.suffix == ".mkv"
-    assert p != cli.partial_path(tmp_path / "movie.mkv")
+    assert p != encode.partial_path(tmp_path / "movie.mkv")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +360,7 @@ def test_network_setup_error_fails_cleanly(videos, tmp_path, monkeypatch, capsys
     def broken(clip, **kwargs):
         raise ValueError("unknown model 'nope'")
 
-    monkeypatch.setattr(vsvsrpp, "BasicVSRPP", broken, raising=False)
+    monkeypatch.setattr(upscale, "run_network", broken)
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--model", "nope"]) == 1
     assert "unknown model 'nope'" in capsys.readouterr().err
@@ -362,7 +378,7 @@ def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, ca
 
         return core.std.ModifyFrame(up, up, frame)
 
-    monkeypatch.setattr(vsvsrpp, "BasicVSRPP", fails_on_frame_3, raising=False)
+    monkeypatch.setattr(upscale, "run_network", fails_on_frame_3)
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == 1
     assert "simulated network failure" in capsys.readouterr().err
@@ -370,7 +386,7 @@ def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, ca
 
 
 def test_interrupt_removes_partial_file(videos, tmp_path, stand_in, monkeypatch, capsys):
-    real_prepare = cli.prepare_clip
+    real_prepare = upscale.prepare_clip
 
     class Interrupting:
         """Delegates to the real clip, but Ctrl-C arrives after some frames were written."""
@@ -390,7 +406,7 @@ def test_interrupt_removes_partial_file(videos, tmp_path, stand_in, monkeypatch,
         clip, color = real_prepare(args)
         return Interrupting(clip), color
 
-    monkeypatch.setattr(cli, "prepare_clip", prepare)
+    monkeypatch.setattr(upscale, "prepare_clip", prepare)
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -453,13 +469,13 @@ def test_stdout_output_with_stand_in(videos, tmp_path):
             """
             import sys
             import vapoursynth as vs
-            import vsvsrpp
             from vsvsrpp import cli
+            from vsvsrpp.cli import upscale
 
             def fake(clip, output_format=None, dither="none", matrix=None, **kwargs):
                 return vs.core.resize.Bicubic(clip, clip.width * 4, clip.height * 4, format=output_format)
 
-            vsvsrpp.BasicVSRPP = fake
+            upscale.run_network = fake
             sys.exit(cli.main(sys.argv[1:]))
             """
         )
@@ -473,12 +489,11 @@ def test_stdout_output_with_stand_in(videos, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# with the real filter (skipped until vsvsrpp/filter.py exists)
+# with the real filter
 # ---------------------------------------------------------------------------------------------
 
 
 def test_real_filter_stdout_matroska(videos, tmp_path, tiny_checkpoint):
-    needs_real_filter()
     r = _run(
         ["-m", "vsvsrpp", "upscale", str(videos["plain"]), "-", "--format", "matroska", "--weights", str(tiny_checkpoint), "--device", "cpu", "--preset", "ultrafast"],
         cwd=tmp_path,
@@ -488,7 +503,6 @@ def test_real_filter_stdout_matroska(videos, tmp_path, tiny_checkpoint):
 
 
 def test_real_filter_to_file(videos, tmp_path, tiny_checkpoint):
-    needs_real_filter()
     out = tmp_path / "out.mp4"
     args = ["upscale", str(videos["audio"]), str(out), "--weights", str(tiny_checkpoint), "--device", "cpu", "--window", "2", "--overlap", "3", "--preset", "ultrafast"]
     assert cli.main(args) == 0
@@ -500,13 +514,49 @@ def test_real_filter_to_file(videos, tmp_path, tiny_checkpoint):
 
 
 def test_real_filter_bad_checkpoint(videos, tmp_path, capsys):
-    needs_real_filter()
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--weights", str(bad), "--device", "cpu"]) == 1
     assert "bad.pth" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pth"]
+
+
+@pytest.fixture(scope="module")
+def tiny_basicvsr_checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny_basicvsr.pth", BasicVSRConfig(8, 1))
+
+
+@pytest.mark.parametrize("family", ["basicvsrpp", "basicvsr", "realbasicvsr"])
+def test_upscale_serves_every_family(videos, tmp_path, family, tiny_checkpoint, tiny_basicvsr_checkpoint, tiny_realbasicvsr_checkpoint):
+    weights = {"basicvsrpp": tiny_checkpoint, "basicvsr": tiny_basicvsr_checkpoint, "realbasicvsr": tiny_realbasicvsr_checkpoint}[family]
+    out = tmp_path / "out.mkv"
+    extra = ["--cleaning-passes", "2"] if family == "realbasicvsr" else []
+    args = ["upscale", str(videos["plain"]), str(out), "--weights", str(weights), "--device", "cpu", "--window", "3", "--overlap", "1",
+            "--preset", "ultrafast", "--no-progress", *extra]  # fmt: skip
+    assert cli.main(args) == 0
+    v = video_stream(probe_video(out))
+    assert (int(v["width"]), int(v["height"]), int(v["nb_read_frames"])) == (384, 256, 6)
+    assert leftovers(tmp_path) == []
+
+
+def test_upscale_family_option_on_another_family_is_refused(videos, tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "out.mkv"
+    args = ["upscale", str(videos["plain"]), str(out), "--weights", str(tiny_checkpoint), "--refine-threshold", "3", "--device", "cpu"]
+    assert cli.main(args) == 1
+    assert "refine_threshold does not apply to BasicVSR++ networks" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_upscale_named_realbasicvsr_attempts_its_download(videos, tmp_path, monkeypatch, capsys):
+    """--model realbasicvsr is accepted and goes for the RealBasicVSR file (here: refused port)."""
+    monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("VSVSRPP_URL_BASE", "http://127.0.0.1:9/")  # discard port: connection refused
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--model", "realbasicvsr", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "could not download the 'realbasicvsr' checkpoint from http://127.0.0.1:9/realbasicvsr_c64b20" in err
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,15 +566,16 @@ def test_real_filter_bad_checkpoint(videos, tmp_path, capsys):
 
 @pytest.fixture
 def fake_registry(monkeypatch, tmp_path):
-    class DownloadError(Exception):
-        pass
+    """Three registry entries and a download function that writes files (no network)."""
+    from vsvsrpp.hub import download as download_module
+    from vsvsrpp.hub import registry
 
     fetched = []
 
     def download(info, force=False):
         fetched.append((info.file, force))
         if info.url == "broken":
-            raise DownloadError(f"checksum mismatch for {info.file}")
+            raise download_module.DownloadError(f"checksum mismatch for {info.file}")
         path = tmp_path / info.file
         path.write_bytes(b"weights")
         return path
@@ -532,15 +583,8 @@ def fake_registry(monkeypatch, tmp_path):
     def model(file, url="https://example.invalid/"):
         return types.SimpleNamespace(file=file, url=url + file if url != "broken" else url, sha256="0" * 64)
 
-    catalogue = types.ModuleType("vsvsrpp.catalogue")
-    catalogue.MODELS = {"reds4": model("reds4.pth"), "vimeo": model("vimeo.pth"), "bad": model("bad.pth", "broken")}
-    catalogue.DEFAULT_MODEL = "reds4"
-    weights = types.ModuleType("vsvsrpp.weights")
-    weights.download = download
-    weights.DownloadError = DownloadError
-    for name, mod in (("catalogue", catalogue), ("weights", weights)):
-        monkeypatch.setitem(sys.modules, f"vsvsrpp.{name}", mod)
-        monkeypatch.setattr(vsvsrpp, name, mod, raising=False)
+    monkeypatch.setattr(registry, "MODELS", {"reds4": model("reds4.pth"), "vimeo": model("vimeo.pth"), "bad": model("bad.pth", "broken")})
+    monkeypatch.setattr(download_module, "download", download)
     return fetched
 
 
@@ -571,9 +615,7 @@ def test_download_unknown_name(fake_registry, capsys):
     assert fake_registry == []
 
 
-def test_download_unknown_name_real_catalogue(capsys):
-    pytest.importorskip("vsvsrpp.catalogue", reason="vsvsrpp/catalogue.py does not exist yet")
-    pytest.importorskip("vsvsrpp.weights", reason="vsvsrpp/weights.py does not exist yet")
+def test_download_unknown_name_real_registry(capsys):
     assert cli.main(["download", "definitely-not-a-model"]) == 1
     assert "definitely-not-a-model" in capsys.readouterr().err
 

@@ -16,10 +16,10 @@ import pytest
 import vapoursynth as vs
 
 from clips import clip_from_array, frame_to_array, moving_frames
-from vsvsrpp.engine import Engine
-from vsvsrpp.filter import _cut_flags, _WindowedNetwork
-from vsvsrpp.loading import load_model
-from vsvsrpp.windows import WindowPlan
+from vsvsrpp.hub.checkpoint import load_descriptor
+from vsvsrpp.plugin.graph import WindowGraph, cut_flags
+from vsvsrpp.runtime.engine import Engine
+from vsvsrpp.runtime.windows import WindowPlan
 
 core = vs.core
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,12 +36,12 @@ def threads():
 
 @pytest.fixture(scope="module")
 def engine(tiny_checkpoint):
-    return Engine(load_model(tiny_checkpoint), "cpu")
+    return Engine(load_descriptor(tiny_checkpoint), "cpu")
 
 
 def runner(engine, frames):
     clip = clip_from_array(frames)
-    return _WindowedNetwork(clip, engine, WINDOW, OVERLAP, _cut_flags(clip, True, 0.1))
+    return WindowGraph(clip, engine, WINDOW, OVERLAP, cut_flags(clip, True, 0.1))
 
 
 def like_vspipe(clip, requests: int) -> np.ndarray:
@@ -86,22 +86,23 @@ def test_random_seeks_give_identical_frames(engine, reference, num_threads):
 
 
 MEMORY_SCRIPT = """
-import sys, numpy as np, torch, vapoursynth as vs, vsvsrpp
-import vsvsrpp.filter
-from vsvsrpp.engine import Engine
+import dataclasses, sys, numpy as np, torch, vapoursynth as vs, vsvsrpp
+import vsvsrpp.plugin.entry
+from vsvsrpp.hub.checkpoint import load_descriptor
+from vsvsrpp.runtime.engine import Engine
 sys.path.insert(0, {tests!r})
 from clips import clip_from_array
 core = vs.core
 
 class Nearest4x(torch.nn.Module):  # the plumbing under test, without SPyNet's cost
-    scale, arch = 4, "basicvsrpp"
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.ones(1))
     def forward(self, x):
         return torch.nn.functional.interpolate(x[0], scale_factor=4, mode="nearest")[None] * self.w
 
-vsvsrpp.filter._load = lambda *args: Engine(Nearest4x(), "cpu")
+descriptor = dataclasses.replace(load_descriptor({weights!r}), model=Nearest4x(), fp32_modules=())
+vsvsrpp.plugin.entry.load_engine = lambda *args: Engine(descriptor, "cpu")
 core.num_threads = 2
 rng = np.random.default_rng(0)
 base = rng.random((3, 16 + 2100, 16), dtype=np.float32)

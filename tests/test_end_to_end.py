@@ -56,6 +56,7 @@ def test_vspipe_generated_clip(tmp_path, tiny_checkpoint):
     assert count_frames(out) == (288, 224, 7)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEMO.is_dir(), reason=f"demo frames not found at {DEMO}")
 def test_vspipe_real_demo_clip(tmp_path, tiny_checkpoint):
     src = tmp_path / "demo.mkv"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,9 +12,16 @@ import vapoursynth as vs
 import vsvsrpp
 from clips import clip_from_array, moving_frames
 from conftest import PARITY
-from vsvsrpp import memory
-from vsvsrpp.engine import Engine, resolve_precision, tile_spans
-from vsvsrpp.loading import load_model
+from vsvsrpp.arch import MemoryShape
+from vsvsrpp.hub.checkpoint import load_descriptor
+from vsvsrpp.runtime import memory
+from vsvsrpp.runtime.device import resolve_precision
+from vsvsrpp.runtime.engine import Engine, tile_spans
+
+
+def stand_in(descriptor, network, fp32_modules=()):
+    """The descriptor with another network in place of its own (a test double)."""
+    return dataclasses.replace(descriptor, model=network, fp32_modules=fp32_modules)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -29,16 +38,16 @@ def parity_x4():
 
 def test_bf16_keeps_psnr_on_the_parity_vector(parity_x4):
     path, lq = parity_x4
-    ref = Engine(load_model(path), "cpu", "fp32")(lq).numpy()
-    out = Engine(load_model(path), "cpu", "bf16")(lq).numpy()
+    ref = Engine(load_descriptor(path), "cpu", "fp32")(lq).numpy()
+    out = Engine(load_descriptor(path), "cpu", "bf16")(lq).numpy()
     assert np.isfinite(out).all()
     assert psnr(out, ref) >= 38.0
 
 
 def test_fp16_keeps_psnr_and_flow_stays_fp32(tiny_checkpoint):
     lq = torch.from_numpy(moving_frames(3, 64, 64, seed=9))
-    ref = Engine(load_model(tiny_checkpoint), "cpu", "fp32")(lq).numpy()
-    engine = Engine(load_model(tiny_checkpoint), "cpu", "fp16")
+    ref = Engine(load_descriptor(tiny_checkpoint), "cpu", "fp32")(lq).numpy()
+    engine = Engine(load_descriptor(tiny_checkpoint), "cpu", "fp16")
     assert engine.model.spynet.mean.dtype == torch.float32 and engine.model.conv_last.weight.dtype == torch.float16
     out = engine(lq).numpy()
     assert np.isfinite(out).all() and psnr(out, ref) >= 45.0
@@ -63,33 +72,31 @@ def test_tiles_of_a_constant_frame_blend_without_seams(tiny_checkpoint):
     """Blending weights sum to one: a pixel-wise network sees no tile edge at all."""
 
     class Double(torch.nn.Module):  # x4 nearest upscaling: the same output tiled or not
-        scale, arch = 4, "basicvsrpp"
-
         def forward(self, x):
             return torch.nn.functional.interpolate(x[0], scale_factor=4, mode="nearest")[None]
 
     lq = torch.rand(2, 3, 100, 130)
-    whole = Engine(Double(), "cpu")(lq)
-    tiled = Engine(Double(), "cpu", tile=64, tile_overlap=16)(lq)
+    descriptor = stand_in(load_descriptor(tiny_checkpoint), Double())
+    whole = Engine(descriptor, "cpu")(lq)
+    tiled = Engine(descriptor, "cpu", tile=64, tile_overlap=16)(lq)
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
 
 
 def test_tiled_output_stays_close_to_whole_frames(parity_x4):
     path, lq = parity_x4
     lq = torch.nn.functional.interpolate(lq, size=(96, 128), mode="bilinear", align_corners=False)
-    whole = Engine(load_model(path), "cpu")(lq).numpy()
-    tiled = Engine(load_model(path), "cpu", tile=80, tile_overlap=24)(lq).numpy()
+    whole = Engine(load_descriptor(path), "cpu")(lq).numpy()
+    tiled = Engine(load_descriptor(path), "cpu", tile=80, tile_overlap=24)(lq).numpy()
     assert tiled.shape == whole.shape
     assert psnr(tiled, whole) >= 50.0  # measured 56.5 dB; flow near tile edges differs
 
 
 def test_out_of_memory_halves_the_tile_and_retries(tiny_checkpoint, caplog):
-    model = load_model(tiny_checkpoint)
+    descriptor = load_descriptor(tiny_checkpoint)
+    model = descriptor.model
     calls = []
 
     class Limited(torch.nn.Module):  # raises like CUDA would above 64x64 pixels per pass
-        scale, arch = 4, "basicvsrpp"
-
         def __init__(self):
             super().__init__()
             self.inner = model
@@ -100,28 +107,26 @@ def test_out_of_memory_halves_the_tile_and_retries(tiny_checkpoint, caplog):
                 raise torch.OutOfMemoryError("simulated")
             return self.inner(x)
 
-    engine = Engine(Limited(), "cpu")
+    engine = Engine(stand_in(descriptor, Limited(), ("inner.spynet",)), "cpu")
     out = engine(torch.rand(2, 3, 100, 128))
     assert out.shape == (2, 3, 400, 512) and torch.isfinite(out).all()
     assert engine.tile == 64 and calls[0] == (100, 128)
     assert sum("retrying with 64 px tiles" in r.message for r in caplog.records) == 1
 
 
-def test_out_of_memory_below_the_smallest_tile_is_raised():
+def test_out_of_memory_below_the_smallest_tile_is_raised(tiny_checkpoint):
     class Full(torch.nn.Module):  # a device with no memory at all
-        scale, arch = 4, "basicvsrpp"
-
         def forward(self, x):
             raise torch.OutOfMemoryError("simulated")
 
-    engine = Engine(Full(), "cpu")
+    engine = Engine(stand_in(load_descriptor(tiny_checkpoint), Full()), "cpu")
     with pytest.raises(torch.OutOfMemoryError):
         engine(torch.rand(1, 3, 300, 300))
     assert engine.tile == 64  # it went down to the smallest tile before giving up
 
 
 def test_memory_plan_prefers_long_windows_then_tiles():
-    shape = memory.NetworkShape(64, 5, 1, 4)
+    shape = MemoryShape(64, 5, 1, 4)
     big = memory.plan(shape, 180, 320, 64 << 30, overlap=4)
     assert big.window == 24 and big.tile is None
     small = memory.plan(shape, 180, 320, 4 << 30, overlap=4)
@@ -135,7 +140,7 @@ def test_memory_plan_prefers_long_windows_then_tiles():
 
 
 def test_estimate_grows_linearly_with_frames_and_halves_with_fp16():
-    shape = memory.NetworkShape(64, 5, 1, 4)
+    shape = MemoryShape(64, 5, 1, 4)
     e10, e20 = (memory.estimate_bytes(shape, t, 180, 320) for t in (10, 20))
     e30 = memory.estimate_bytes(shape, 30, 180, 320)
     assert e30 - e20 == e20 - e10 > 0

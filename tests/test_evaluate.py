@@ -1,5 +1,5 @@
-"""Tests of the benchmark degradations (vsvsrpp.degradations), the metrics and the evaluation loop
-(vsvsrpp.evaluate) and the ``vsvsrpp eval`` command.
+"""Tests of the benchmark degradations (vsvsrpp.tools.degradations), the metrics and the evaluation
+loop (vsvsrpp.tools.evaluate) and the ``vsvsrpp eval`` command.
 
 Tests marked ``shared`` read Vid4 from ../shared (VSVSRPP_SHARED_DIR) and skip without it.
 """
@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vsvsrpp import cli, degradations, evaluate
-from vsvsrpp.degradations import blur_downsample, degrade, gaussian_kernel1d, imresize, imresize_matrix
+from vsvsrpp import cli
+from vsvsrpp.tools import degradations, evaluate
+from vsvsrpp.tools.degradations import blur_downsample, degrade, gaussian_kernel1d, imresize, imresize_matrix
 
 from conftest import SHARED
 
@@ -339,10 +340,10 @@ def test_lq_folder_gives_the_same_scores(dataset, tmp_path):
 
 
 def test_model_method_runs_through_the_window_grid(dataset, tiny_checkpoint):
-    from vsvsrpp import load_model
-    from vsvsrpp.engine import Engine
+    from vsvsrpp.hub.checkpoint import load_descriptor
+    from vsvsrpp.runtime.engine import Engine
 
-    engine = Engine(load_model(tiny_checkpoint), "cpu")
+    engine = Engine(load_descriptor(tiny_checkpoint), "cpu")
     seen = []
     real = engine.process_sequence
 
@@ -354,11 +355,6 @@ def test_model_method_runs_through_the_window_grid(dataset, tiny_checkpoint):
     result = evaluate.evaluate(dataset, evaluate.model_method(engine, window=2, overlap=1), clips=["beta"])
     assert seen == [(3, 2, 1)]
     assert math.isfinite(result.psnr) and 0 < result.ssim <= 1
-
-
-def test_default_window_is_the_filters():
-    filt = pytest.importorskip("vsvsrpp.filter")
-    assert (evaluate.DEFAULT_WINDOW, evaluate.DEFAULT_OVERLAP) == (filt.DEFAULT_WINDOW, filt.DEFAULT_OVERLAP)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,6 +387,7 @@ SUBSET_GAP = {"bi": (0.196, 0.0133), "bd": (0.165, 0.0149)}
 PAPER = {"bi": (23.78, 0.6347), "bd": (21.80, 0.5246)}
 
 
+@pytest.mark.slow
 @needs_vid4
 @pytest.mark.parametrize("kind", ["bi", "bd"])
 def test_vid4_bicubic_matches_the_paper_on_a_subset(kind):
@@ -426,11 +423,25 @@ def test_cli_eval_table_with_a_model(dataset, tiny_checkpoint, capsys):
     assert "beta" in out and "Average" in out and "alpha" not in out
 
 
+def test_cli_eval_any_family_with_its_options(dataset, tiny_realbasicvsr_checkpoint, tiny_checkpoint, capsys):
+    """A RealBasicVSR checkpoint is evaluated with its refinement option; the same option on a
+    BasicVSR++ checkpoint is refused, naming the family."""
+    argv = ["eval", str(dataset), "--clips", "beta", "--window", "2", "--overlap", "0", "--device", "cpu", "--no-progress", "--json"]
+    one = cli.main([*argv, "--weights", str(tiny_realbasicvsr_checkpoint), "--cleaning-passes", "1"])
+    one_out = json.loads(capsys.readouterr().out)
+    three = cli.main([*argv, "--weights", str(tiny_realbasicvsr_checkpoint), "--cleaning-passes", "3"])
+    three_out = json.loads(capsys.readouterr().out)
+    assert one == three == 0 and one_out != three_out  # the option reaches the network
+    assert cli.main([*argv, "--weights", str(tiny_checkpoint), "--cleaning-passes", "1"]) == 1
+    assert "cleaning_passes does not apply to BasicVSR++ networks" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["eval", "/nonexistent/gt", "--method", "bicubic"], "not found"),
         (["eval", "{gt}", "--method", "bicubic", "--model", "reds4"], "takes no --model"),
+        (["eval", "{gt}", "--cleaning-passes", "4"], "cleaning_passes must be from 1 to 3"),
         (["eval", "{gt}", "--weights", "/nonexistent.pth"], "not found"),
         (["eval", "{gt}", "--method", "bicubic", "--limit-frames", "0"], "positive"),
         (["eval", "{gt}", "--method", "bicubic", "--degradation", "bx"], "invalid choice"),

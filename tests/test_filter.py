@@ -10,10 +10,10 @@ import torch
 import vapoursynth as vs
 
 import vsvsrpp
-from vsvsrpp.engine import Engine
-from vsvsrpp.filter import _WindowedNetwork
-from vsvsrpp.loading import load_model
-from vsvsrpp.windows import WindowPlan
+from vsvsrpp.hub.checkpoint import load_descriptor, load_model
+from vsvsrpp.plugin.graph import WindowGraph
+from vsvsrpp.runtime.engine import Engine
+from vsvsrpp.runtime.windows import WindowPlan
 
 from clips import clip_from_array, clip_to_array, clip_to_array_async, moving_frames
 
@@ -79,9 +79,9 @@ def test_any_request_order_gives_identical_frames(frames, tiny_checkpoint, num_t
 @pytest.mark.parametrize("num_threads", [1, 2])
 def test_each_window_computed_once_in_sequential_and_parallel_access(frames, tiny_checkpoint, num_threads):
     core.num_threads = num_threads
-    engine = Engine(load_model(tiny_checkpoint), "cpu")
+    engine = Engine(load_descriptor(tiny_checkpoint), "cpu")
     plan = WindowPlan(T, 3, 1)
-    runner = _WindowedNetwork(clip_from_array(frames), engine, 3, 1)
+    runner = WindowGraph(clip_from_array(frames), engine, 3, 1)
     clip_to_array_async(runner.node, range(T))
     assert runner.windows_computed == len(plan)
     assert len(runner.results) <= 2  # memory bounded: finished windows are evicted
@@ -150,7 +150,7 @@ def test_unknown_model_lists_names():
 
 
 def test_missing_weights_file(tmp_path):
-    expect_error("weights file not found", weights=tmp_path / "missing.pth")
+    expect_error("checkpoint file not found", weights=tmp_path / "missing.pth")
 
 
 def test_not_a_checkpoint(tmp_path):
@@ -173,11 +173,16 @@ def test_cuda_requested_without_cuda(tiny_checkpoint):
 
 
 def test_network_failure_is_a_clear_frame_error(frames, tiny_checkpoint):
-    def broken(_):
-        raise RuntimeError("out of memory (simulated)")
+    engine = Engine(load_descriptor(tiny_checkpoint), "cpu")
 
-    runner = _WindowedNetwork(clip_from_array(frames), Engine(load_model(tiny_checkpoint), "cpu"), 4, 1)
-    runner.engine = broken
+    class Broken:
+        lock = engine.lock
+
+        def __call__(self, frames, **options):
+            raise RuntimeError("out of memory (simulated)")
+
+    runner = WindowGraph(clip_from_array(frames), engine, 4, 1)
+    runner.engine = Broken()
     with pytest.raises(vs.Error, match=r"BasicVSRPP: the network failed on frames 3-8: RuntimeError: out of memory"):
         runner.node.get_frame(5)
 
@@ -185,5 +190,5 @@ def test_network_failure_is_a_clear_frame_error(frames, tiny_checkpoint):
 def test_engine_process_sequence_matches_filter(frames, tiny_checkpoint):
     """The VapourSynth-free path (used by evaluation) produces exactly the filter's frames."""
     out = clip_to_array(vsvsrpp.BasicVSRPP(clip_from_array(frames), weights=tiny_checkpoint, window=4, overlap=2))
-    seq = Engine(load_model(tiny_checkpoint), "cpu").process_sequence(torch.from_numpy(frames), 4, 2)
+    seq = Engine(load_descriptor(tiny_checkpoint), "cpu").process_sequence(torch.from_numpy(frames), 4, 2)
     np.testing.assert_array_equal(seq.numpy(), out)

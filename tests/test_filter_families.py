@@ -10,9 +10,9 @@ import vapoursynth as vs
 import vsvsrpp
 from clips import clip_from_array, clip_to_array, moving_frames
 from conftest import SHARED, make_checkpoint
-from vsvsrpp.basicvsr import BasicVSRConfig
-from vsvsrpp.engine import Engine
-from vsvsrpp.loading import load_model
+from vsvsrpp.arch.basicvsr import BasicVSRConfig
+from vsvsrpp.hub.checkpoint import load_descriptor
+from vsvsrpp.runtime.engine import Engine
 
 core = vs.core
 DEMO = SHARED / "data" / "realbasicvsr_demo_000"
@@ -26,7 +26,7 @@ def basicvsr_checkpoint(tmp_path_factory):
 def test_basicvsr_filter_equals_windowed_engine(basicvsr_checkpoint):
     frames = moving_frames(7, 20, 28, seed=5)
     out = clip_to_array(vsvsrpp.BasicVSR(clip_from_array(frames), weights=basicvsr_checkpoint, window=3, overlap=1))
-    ref = Engine(load_model(basicvsr_checkpoint), "cpu").process_sequence(torch.from_numpy(frames), 3, 1).numpy()
+    ref = Engine(load_descriptor(basicvsr_checkpoint), "cpu").process_sequence(torch.from_numpy(frames), 3, 1).numpy()
     np.testing.assert_array_equal(out, ref)
 
 
@@ -34,7 +34,7 @@ def test_realbasicvsr_decides_passes_per_window_deterministically(tiny_realbasic
     frames = moving_frames(9, 20, 28, seed=6)
     clip = clip_from_array(frames)
     out = clip_to_array(vsvsrpp.RealBasicVSR(clip, weights=tiny_realbasicvsr_checkpoint, window=4, overlap=1, refine_threshold=5))
-    engine = Engine(load_model(tiny_realbasicvsr_checkpoint), "cpu")
+    engine = Engine(load_descriptor(tiny_realbasicvsr_checkpoint), "cpu")
     ref = engine.process_sequence(torch.from_numpy(frames), 4, 1, refine_threshold=5.0, cleaning_passes=None).numpy()
     np.testing.assert_array_equal(out, ref)
     backwards = clip_to_array(vsvsrpp.RealBasicVSR(clip, weights=tiny_realbasicvsr_checkpoint, window=4, overlap=1,
@@ -51,6 +51,7 @@ def test_cleaning_passes_override_threshold(tiny_realbasicvsr_checkpoint):
     np.testing.assert_array_equal(run(refine_threshold=255), one)  # official demo default: one pass
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEMO.is_dir(), reason=f"real-world demo frames not found at {DEMO}")
 def test_realbasicvsr_on_the_real_world_demo_clip(tiny_realbasicvsr_checkpoint, tmp_path):
     src = core.bs.VideoSource(str(encode_demo(tmp_path)))
@@ -72,9 +73,9 @@ def encode_demo(tmp_path):
 
 def test_family_mismatch_points_to_the_right_filter(tiny_realbasicvsr_checkpoint, tiny_checkpoint):
     clip = clip_from_array(moving_frames(2, 16, 16))
-    with pytest.raises(vs.Error, match=r"^BasicVSRPP: .*RealBasicVSR network; use vsvsrpp\.RealBasicVSR"):
+    with pytest.raises(vs.Error, match=r"^BasicVSRPP: tiny_real.pth holds a RealBasicVSR network; use vsvsrpp\.RealBasicVSR"):
         vsvsrpp.BasicVSRPP(clip, weights=tiny_realbasicvsr_checkpoint)
-    with pytest.raises(vs.Error, match=r"^RealBasicVSR: .*BasicVSRPP network; use vsvsrpp\.BasicVSRPP"):
+    with pytest.raises(vs.Error, match=r"^RealBasicVSR: tiny_x4.pth holds a BasicVSR\+\+ network; use vsvsrpp\.BasicVSRPP"):
         vsvsrpp.RealBasicVSR(clip, weights=tiny_checkpoint)
 
 

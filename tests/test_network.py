@@ -9,9 +9,19 @@ import pytest
 import torch
 
 from conftest import PARITY, make_checkpoint
-from vsvsrpp.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
-from vsvsrpp.blocks import SizeRequirements, flow_warp
-from vsvsrpp.loading import CheckpointError, build_model, detect_config, load_model, read_state_dict
+from vsvsrpp import arch
+from vsvsrpp.arch import CheckpointError, SizeRequirements
+from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
+from vsvsrpp.arch.blocks import flow_warp
+from vsvsrpp.hub.checkpoint import load_model, read_state_dict
+
+
+def build_model(sd):
+    return arch.load(sd).model
+
+
+def detect_config(sd):
+    return arch.detect(sd).read_config(sd)
 
 SHAPES = PARITY / "basicvsrpp_state_dict_shapes.json"
 
@@ -84,8 +94,12 @@ def test_wrong_shapes_and_foreign_state_dicts_raise(tmp_path):
         build_model(sd)
     with pytest.raises(CheckpointError, match="not a BasicVSR\\+\\+ state dict"):
         detect_config({"conv.weight": torch.zeros(1)})
-    with pytest.raises(ValueError, match="neither a model name nor a checkpoint file"):
+    with pytest.raises(FileNotFoundError, match="checkpoint file not found"):
         load_model(tmp_path / "nothing.pth")
+    with pytest.raises(ValueError, match="unknown model 'nothing'.*reds4"):
+        load_model("nothing")
+    with pytest.raises(TypeError, match="got 123"):
+        load_model(123)
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (17, 33), (63, 64), (64, 65), (70, 30)])

@@ -1,4 +1,4 @@
-"""Tests of training (vsvsrpp.train) and the ``vsvsrpp train`` command, on the CPU with tiny
+"""Tests of training (vsvsrpp.tools.train) and the ``vsvsrpp train`` command, on the CPU with tiny
 networks (8 channels, 1 block) and synthetic sequences of smooth moving textures.
 
 BasicVSR++ pads LR inputs to 64x64 for SPyNet, so every frame costs a 64x64 LR pass whatever the
@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 
 from vsvsrpp import cli, load_model
-from vsvsrpp.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
-from vsvsrpp.degradations import degrade
-from vsvsrpp.loading import read_state_dict
-from vsvsrpp.train import (
+from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
+from vsvsrpp.hub.checkpoint import read_state_dict
+from vsvsrpp.tools.degradations import degrade
+from vsvsrpp.tools.train import (
     STATE_FILE,
     TrainConfig,
     TrainingSequences,
@@ -152,12 +152,12 @@ def test_training_samples_are_deterministic_and_augmented(data):
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_batches_do_not_depend_on_the_number_of_workers(data):
-    from vsvsrpp.train import _IndexRange
+    from vsvsrpp.tools.train.data import IndexRange
 
     ds = TrainingSequences(data / "train", num_frames=2, patch_size=8, degradation="bd", seed=3)
 
     def batches(workers):
-        loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=_IndexRange(4, 10), num_workers=workers, drop_last=True)
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=IndexRange(4, 10), num_workers=workers, drop_last=True)
         return [b for b in loader]
 
     for (lq0, gt0), (lq2, gt2) in zip(batches(0), batches(2), strict=True):
@@ -212,9 +212,12 @@ def test_smoke_validates(smoke):
 
 def test_spynet_is_frozen_then_trained_and_resume_is_exact(data, tmp_path):
     """Uninterrupted 3 iterations vs. 2 + resume 1: same losses, weights and optimizer state.
-    SPyNet is frozen for the first 2 iterations and trained in the third."""
+    SPyNet is frozen for the first 2 iterations and trained in the third. The uninterrupted run
+    also validates after every iteration: validation must not disturb training."""
     kw = dict(iterations=3, spynet_fix_iters=2, checkpoint_interval=1, lr=1e-3, spynet_lr=1e-3)
-    a = train(_config(data, tmp_path / "a", **kw), progress=False)
+    val = dict(val_dir=str(data / "val"), val_interval=1, val_frames=2, val_window=2, val_overlap=0)
+    a = train(_config(data, tmp_path / "a", **kw, **val), progress=False)
+    assert [it for it, _ in a.val_history] == [1, 2, 3]
     b1 = train(_config(data, tmp_path / "b", **kw), progress=False, stop_at=2)
     assert b1.iteration == 2 and b1.checkpoint.name == checkpoint_name(2)
     assert not (tmp_path / "b" / checkpoint_name(3)).exists()
@@ -254,6 +257,39 @@ def test_fine_tune_from_a_checkpoint(data, tmp_path, tiny_checkpoint):
     assert load_model(result.checkpoint).config.mid_channels == 8
     with pytest.raises(ValueError, match="mid_channels"):
         train(_config(data, tmp_path / "x", iterations=1, mid_channels=16, init=str(tiny_checkpoint)), progress=False)
+
+
+def test_fine_tune_refuses_other_networks(data, tmp_path, tiny_checkpoint_x1, tiny_realbasicvsr_checkpoint):
+    for checkpoint in (tiny_checkpoint_x1, tiny_realbasicvsr_checkpoint):
+        with pytest.raises(ValueError, match="only 4x BasicVSR\\+\\+"):
+            train(_config(data, tmp_path, mid_channels=None, num_blocks=None, init=str(checkpoint)), progress=False)
+    with pytest.raises(FileNotFoundError):
+        train(_config(data, tmp_path, init=str(tmp_path / "missing.pth")), progress=False)
+
+
+def test_spynet_init(tmp_path, tiny_checkpoint):
+    from vsvsrpp.tools.train.network import build_network
+
+    config = TrainConfig(train_dir="x", work_dir="y", mid_channels=8, num_blocks=1, spynet_init=str(tiny_checkpoint))
+    spynet = build_network(config).spynet.state_dict()
+    sd = read_state_dict(tiny_checkpoint)
+    assert all(torch.equal(v, sd[f"spynet.{k}"]) for k, v in spynet.items())
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="not SPyNet weights"):
+        build_network(TrainConfig(train_dir="x", work_dir="y", mid_channels=8, num_blocks=1, spynet_init=str(tmp_path / "other.pth")))
+
+
+def test_validation_leaves_the_network_training(data):
+    from vsvsrpp.tools.train.loop import validate
+
+    torch.manual_seed(0)
+    model = BasicVSRPlusPlus(BasicVSRPPConfig(8, 1, True)).train()
+    config = _config(data, "unused", val_dir=str(data / "val"), val_frames=2, val_window=2, val_overlap=0)
+    psnr = validate(model, config, torch.device("cpu"))
+    assert model.training and all(m.training for m in model.modules())
+    assert 15 < psnr < 60
+    # the engine has recorded the network on this device: validating there again is fine
+    assert validate(model, config, torch.device("cpu")) == psnr and model.training
 
 
 # ---------------------------------------------------------------------------------------------

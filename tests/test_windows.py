@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vsvsrpp.windows import Window, WindowPlan
+from vsvsrpp.runtime.windows import Window, WindowPlan
 
 plans = st.integers(0, 200).flatmap(
     lambda n: st.tuples(st.just(n), st.integers(1, 40), st.integers(0, 12), st.sets(st.integers(0, max(n, 1)), max_size=8))

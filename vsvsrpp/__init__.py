@@ -3,23 +3,28 @@
 In a ``.vpy`` script::
 
     import vsvsrpp as vsrpp
-    clip = vsrpp.BasicVSRPP(clip)          # RGBS/RGBH in, 4x RGBS/RGBH out
+    clip = vsrpp.BasicVSRPP(clip)          # any YUV/RGB/GRAY clip in, 4x the same format out
 
 Outside VapourSynth::
 
     model = vsvsrpp.load_model("reds4")    # (n, t, 3, h, w) in [0, 1] -> (n, t, 3, 4h, 4w)
+
+The package, by concern: :mod:`vsvsrpp.arch` (the networks and what is known of them),
+:mod:`vsvsrpp.hub` (pretrained registry, downloads, checkpoints), :mod:`vsvsrpp.runtime` (device,
+precision, memory, windows, engine), :mod:`vsvsrpp.plugin` (the VapourSynth filters),
+:mod:`vsvsrpp.tools` (evaluation, training, benchmark) and :mod:`vsvsrpp.cli`.
 """
 
-from .loading import load_model
+from .hub.checkpoint import load_model
 
 __version__ = "0.1.0"
 __all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
-    # The filter imports VapourSynth; keep `import vsvsrpp` light for torch-only users.
+    # The filters import VapourSynth; keep `import vsvsrpp` light for torch-only users.
     if name in ("BasicVSRPP", "BasicVSR", "RealBasicVSR"):
-        from . import filter
+        from .plugin import entry
 
-        return getattr(filter, name)
+        return getattr(entry, name)
     raise AttributeError(f"module 'vsvsrpp' has no attribute {name!r}")

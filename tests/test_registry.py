@@ -1,0 +1,141 @@
+"""The pretrained registry: completeness, consistency and agreement with model_zoo.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from vsvsrpp import arch
+from vsvsrpp.hub import registry
+from vsvsrpp.hub.registry import DEFAULT_MODEL, MODELS, PretrainedModel, default_for, get
+
+ZOO = Path(__file__).resolve().parents[2] / "shared" / "model_zoo.json"
+
+NAMES = [
+    "reds4",
+    "vimeo90k-bi",
+    "vimeo90k-bd",
+    "ntire-vsr",
+    "ntire-decompress-1",
+    "ntire-decompress-2",
+    "ntire-decompress-3",
+    "deblur-dvd",
+    "deblur-gopro",
+    "denoise",
+    "basicvsr-reds4",
+    "basicvsr-vimeo90k-bi",
+    "basicvsr-vimeo90k-bd",
+    "realbasicvsr",
+]
+BASICVSRPP_NAMES = NAMES[:10]
+
+
+def test_names_and_order():
+    assert list(MODELS) == NAMES
+    assert all(isinstance(m, PretrainedModel) and m.name == k for k, m in MODELS.items())
+    assert DEFAULT_MODEL == "reds4" and DEFAULT_MODEL in MODELS
+
+
+def test_model_info_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        MODELS["reds4"].url = "http://example.invalid/x.pth"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entry_is_consistent(name):
+    m = MODELS[name]
+    assert m.url.startswith("https://")
+    assert m.url.endswith("/" + m.file)
+    prefix = re.search(r"-([0-9a-f]{8})\.pth$", m.file)
+    assert prefix is not None, m.file
+    if m.family == "basicvsrpp":
+        assert re.fullmatch(r"[0-9a-f]{64}", m.sha256 or ""), m.sha256
+        assert m.sha256.startswith(prefix.group(1))
+    else:  # only the file-name prefix is known: the download verifies that
+        assert m.sha256 is None
+        assert f"/restorers/{'real_basicvsr' if m.family == 'realbasicvsr' else 'basicvsr'}/" in m.url
+    assert arch.get(m.family).id == m.family
+    family_options = {o.name for o in arch.get(m.family).options}
+    assert set(m.defaults) <= family_options, "a default for an option the family does not take"
+    assert m.license == "Apache-2.0"
+    assert m.size is None or m.size > 1_000_000
+    assert m.task
+    if "github.com/HolyWu/" in m.url:
+        assert "HolyWu" in m.origin
+    else:
+        assert m.url.startswith("https://download.openmmlab.com/") and "OpenMMLab" in m.origin
+
+
+def test_files_are_distinct():
+    assert len({m.file for m in MODELS.values()}) == len(MODELS)
+    known = [m.sha256 for m in MODELS.values() if m.sha256 is not None]
+    assert len(set(known)) == len(known) == len(BASICVSRPP_NAMES)
+    assert len({m.file.rsplit("-", 1)[1] for m in MODELS.values()}) == len(MODELS)
+
+
+def test_known_entries():
+    assert "track2" in MODELS["ntire-decompress-2"].file
+    assert "gopro" in MODELS["deblur-gopro"].file and "dvd" in MODELS["deblur-dvd"].file
+    assert [n for n, m in MODELS.items() if m.family == "basicvsr"] == ["basicvsr-reds4", "basicvsr-vimeo90k-bi", "basicvsr-vimeo90k-bd"]
+    assert "vimeo90k_bd" in MODELS["basicvsr-vimeo90k-bd"].file and "reds4" in MODELS["basicvsr-reds4"].file
+    assert MODELS["realbasicvsr"].family == "realbasicvsr"
+    assert MODELS["realbasicvsr"].defaults == {"refine_threshold": 5.0}  # OpenMMLab's evaluation value
+
+
+def test_family_defaults():
+    assert [default_for(a.id) for a in arch.ARCHITECTURES] == ["reds4", "realbasicvsr", "basicvsr-reds4"]
+    assert all(MODELS[default_for(a.id)].family == a.id for a in arch.ARCHITECTURES)
+
+
+def test_get():
+    assert get("vimeo90k-bd") is MODELS["vimeo90k-bd"]
+    with pytest.raises(ValueError) as e:
+        get("nope")
+    msg = str(e.value)
+    assert "'nope'" in msg
+    assert "reds4, vimeo90k-bi" in msg and all(n in msg for n in NAMES)
+
+
+def test_module_does_not_mention_shared_dir():
+    assert "/work/shared" not in Path(registry.__file__).read_text()
+
+
+@pytest.mark.skipif(not ZOO.is_file(), reason=f"{ZOO} not available")
+def test_matches_model_zoo():
+    zoo = [e for e in json.loads(ZOO.read_text())["models"] if "arch" in e]  # SPyNet alone has none
+    assert len(zoo) == len(MODELS) == 14
+    assert sum(e["arch"] == "basicvsrpp" for e in zoo) == 10
+    by_file = {m.file: m for m in MODELS.values()}
+    for e in zoo:
+        m = by_file.get(e["file"])
+        assert m is not None, f"{e['file']} missing from the registry"
+        assert m.family == e["arch"]
+        assert m.url == e["url"]
+        assert m.sha256 == e["sha256"]
+        if e["sha256"] is None:
+            assert m.file.endswith(f"-{e['sha256_prefix']}.pth")
+        assert m.size == e.get("size")
+        assert m.defaults.get("refine_threshold") == e.get("dynamic_refine_thres")
+        assert m.task == e["task"]
+        if "paper_result" in e:  # entries the zoo leaves open may cite another source
+            assert m.paper_result == e["paper_result"]
+
+
+@pytest.mark.skipif(not ZOO.is_file(), reason=f"{ZOO} not available")
+def test_detection_reads_the_zoo_hyperparameters():
+    """The registry holds no hyperparameters: each zoo entry's config, built and saved, is
+    read back from its state dict alone by the family the registry names."""
+    for e in json.loads(ZOO.read_text())["models"]:
+        if "arch" not in e:
+            continue
+        family = arch.get(MODELS[next(n for n, m in MODELS.items() if m.file == e["file"])].family)
+        blocks = e["num_propagation_blocks"] if e["arch"] == "realbasicvsr" else e["num_blocks"]
+        config = family.make_config(2, blocks, e["scale"])  # 2 channels: the layout, cheaply
+        if e["arch"] == "realbasicvsr":
+            config = dataclasses.replace(config, num_cleaning_blocks=e["num_cleaning_blocks"])
+        descriptor = arch.load(family.build(config).state_dict())
+        assert descriptor.architecture is family and descriptor.config == config and descriptor.scale == e["scale"]

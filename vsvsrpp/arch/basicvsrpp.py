@@ -1,0 +1,309 @@
+"""BasicVSR++ (Chan et al., "BasicVSR++: Improving Video Super-Resolution with Enhanced
+Propagation and Alignment", CVPR 2022).
+
+Second-order grid propagation (backward_1, forward_1, backward_2, forward_2) over per-frame
+features, each step aligned by second-order flow-guided deformable convolution; SPyNet supplies
+the flow. Parameter names and shapes match the official mmediting checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import deform_conv2d
+
+from .blocks import (
+    PixelShufflePack,
+    ResidualBlocksWithInputConv,
+    SPyNet,
+    check_frames,
+    flow_warp,
+    neighbour_flows,
+    padded_forward,
+)
+from .descriptor import Architecture, MemoryShape, SizeRequirements
+from .state_dict import CheckpointError, StateDict, count_blocks, out_channels, require_keys
+
+BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
+
+
+@dataclass(frozen=True)
+class BasicVSRPPConfig:
+    """Hyperparameters of a BasicVSR++ network.
+
+    Attributes:
+        mid_channels: feature channels (64 for the VSR models, 128 for the NTIRE models).
+        num_blocks: residual blocks per propagation branch (7, 15 or 25 in official checkpoints).
+        is_low_res_input: True for 4x super-resolution; False for the 1x restoration models
+            (deblur, denoise, decompress), which extract features with two stride-2 convolutions.
+        max_residue_magnitude: bound on the learned offset residue around the flow, in pixels.
+    """
+
+    mid_channels: int = 64
+    num_blocks: int = 7
+    is_low_res_input: bool = True
+    max_residue_magnitude: float = 10.0
+
+    @property
+    def scale(self) -> int:
+        return 4 if self.is_low_res_input else 1
+
+    @property
+    def size_requirements(self) -> SizeRequirements:
+        # SPyNet runs on the low-res frames and needs >= 64 px; the 1x models run it on a 4x
+        # bicubic downscale of the input and their features are at 1/4 resolution.
+        return SizeRequirements(64, 1) if self.is_low_res_input else SizeRequirements(256, 4)
+
+
+class SecondOrderDeformableAlignment(nn.Module):
+    """Flow-guided deformable alignment of the n-1 and n-2 propagated features (paper Sec. 3.2).
+
+    A small CNN predicts, from the flow-warped features, the current feature and both flows, an
+    offset residue (bounded by ``max_residue_magnitude * tanh``) added to the flows, and a
+    sigmoid modulation mask; a modulated deformable 3x3 convolution with 16 deformable groups
+    (``torchvision.ops.deform_conv2d``, same offset layout as mmcv) then fuses both features.
+    Parameters ``weight``/``bias`` are the deformable convolution's, ``conv_offset.*`` the CNN's.
+    """
+
+    def __init__(self, mid_channels: int, deform_groups: int = 16, max_residue_magnitude: float = 10.0):
+        super().__init__()
+        self.deform_groups = deform_groups
+        self.max_residue_magnitude = max_residue_magnitude
+        self.weight = nn.Parameter(torch.empty(mid_channels, 2 * mid_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(mid_channels))
+        nn.init.kaiming_uniform_(self.weight, a=1)
+        self.conv_offset = nn.Sequential(
+            nn.Conv2d(3 * mid_channels + 4, mid_channels, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
+            nn.Conv2d(mid_channels, 27 * deform_groups, 3, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor) -> torch.Tensor:
+        """Align.
+
+        Args:
+            x: ``(n, 2C, h, w)`` unwarped n-1 and n-2 propagated features, concatenated.
+            cond: ``(n, 3C, h, w)`` warped n-1 feature, current feature, warped n-2 feature.
+            flow_1, flow_2: ``(n, 2, h, w)`` flows (x, y) to frames n-1 and n-2.
+
+        Returns:
+            ``(n, C, h, w)`` aligned feature.
+        """
+        dtype = cond.dtype
+        out = self.conv_offset(torch.cat([cond, flow_1.to(dtype), flow_2.to(dtype)], dim=1))
+        o1, o2, mask = torch.chunk(out.float(), 3, dim=1)
+        offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
+        offset_1, offset_2 = torch.chunk(offset, 2, dim=1)
+        # deform_conv2d offsets are (dy, dx) pairs: flip the (x, y) flow and repeat it for every
+        # group and kernel tap of the half of the input that the flow belongs to.
+        reps = offset_1.size(1) // 2
+        offset_1 = offset_1 + flow_1.float().flip(1).repeat(1, reps, 1, 1)
+        offset_2 = offset_2 + flow_2.float().flip(1).repeat(1, reps, 1, 1)
+        offset = torch.cat([offset_1, offset_2], dim=1)
+        # Offsets are sampling positions: keep them, the mask and the sampling in float32 even
+        # when the network runs in reduced precision (no-ops in float32).
+        out = deform_conv2d(
+            x.float(), offset, self.weight.float(), self.bias.float(), padding=(1, 1), mask=torch.sigmoid(mask)
+        )
+        return out.to(dtype)
+
+
+class BasicVSRPlusPlus(nn.Module):
+    """The BasicVSR++ network.
+
+    ``forward`` takes ``(n, t, 3, h, w)`` float RGB in [0, 1] (any ``t >= 1``, any ``h, w >= 1``)
+    and returns ``(n, t, 3, scale*h, scale*w)``. Frames smaller than the network's
+    ``size_requirements`` are padded by edge replication and the output is cropped back.
+
+    Attributes:
+        config: the :class:`BasicVSRPPConfig`.
+        scale: 4 for super-resolution models, 1 for restoration models.
+        size_requirements: what the core network needs; ``forward`` pads to it.
+    """
+
+    def __init__(self, config: BasicVSRPPConfig = BasicVSRPPConfig()):
+        super().__init__()
+        self.config = config
+        self.scale = config.scale
+        self.size_requirements = config.size_requirements
+        c = config.mid_channels
+        self.spynet = SPyNet()
+        if config.is_low_res_input:
+            self.feat_extract = ResidualBlocksWithInputConv(3, c, 5)
+        else:
+            self.feat_extract = nn.Sequential(
+                nn.Conv2d(3, c, 3, 2, 1),
+                nn.LeakyReLU(negative_slope=0.1, inplace=True),
+                nn.Conv2d(c, c, 3, 2, 1),
+                nn.LeakyReLU(negative_slope=0.1, inplace=True),
+                ResidualBlocksWithInputConv(c, c, 5),
+            )
+        self.deform_align = nn.ModuleDict(
+            {b: SecondOrderDeformableAlignment(c, 16, config.max_residue_magnitude) for b in BRANCHES}
+        )
+        self.backbone = nn.ModuleDict(
+            {b: ResidualBlocksWithInputConv((2 + i) * c, c, config.num_blocks) for i, b in enumerate(BRANCHES)}
+        )
+        self.reconstruction = ResidualBlocksWithInputConv(5 * c, c, 5)
+        self.upsample1 = PixelShufflePack(c, c, 2, 3)
+        self.upsample2 = PixelShufflePack(c, 64, 2, 3)
+        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
+        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def _propagate(self, feats: dict[str, list[torch.Tensor]], flows: torch.Tensor, branch: str) -> None:
+        """Run one propagation branch, appending its per-frame features to ``feats[branch]``.
+
+        Each step takes the spatial feature of the current frame, the features of the branches
+        already run, and the aligned output of the previous one or two steps (second order).
+        """
+        t = len(feats["spatial"])
+        backward = branch.startswith("backward")
+        order = range(t - 1, -1, -1) if backward else range(t)
+        others = [k for k in feats if k not in ("spatial", branch)]
+        out: list[torch.Tensor] = []
+        feat_prop = feats["spatial"][0].new_zeros(feats["spatial"][0].shape)
+        for i, idx in enumerate(order):
+            feat_current = feats["spatial"][idx]
+            if i > 0:
+                # flows[:, j] maps between frames j and j+1; the previous frame of this step is
+                # idx+1 (backward) or idx-1 (forward).
+                flow_n1 = flows[:, idx] if backward else flows[:, idx - 1]
+                cond_n1 = flow_warp(feat_prop, flow_n1)
+                if i > 1:
+                    feat_n2 = out[-2]
+                    flow_n2 = flows[:, idx + 1] if backward else flows[:, idx - 2]
+                    flow_n2 = flow_n1 + flow_warp(flow_n2, flow_n1)
+                    cond_n2 = flow_warp(feat_n2, flow_n2)
+                else:
+                    feat_n2 = torch.zeros_like(feat_prop)
+                    flow_n2 = torch.zeros_like(flow_n1)
+                    cond_n2 = torch.zeros_like(cond_n1)
+                cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
+                feat_prop = self.deform_align[branch](torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2)
+            feat = torch.cat([feat_current] + [feats[k][idx] for k in others] + [feat_prop], dim=1)
+            feat_prop = feat_prop + self.backbone[branch](feat)
+            out.append(feat_prop)
+        feats[branch] = out[::-1] if backward else out
+
+    def _reconstruct(self, lqs: torch.Tensor, feats: dict[str, list[torch.Tensor]]) -> torch.Tensor:
+        outputs = []
+        for i in range(lqs.size(1)):
+            hr = torch.cat([feats[k][i] for k in ("spatial",) + BRANCHES], dim=1)
+            hr = self.reconstruction(hr)
+            hr = self.lrelu(self.upsample1(hr))
+            hr = self.lrelu(self.upsample2(hr))
+            hr = self.lrelu(self.conv_hr(hr))
+            hr = self.conv_last(hr)
+            if self.config.is_low_res_input:
+                hr = hr + F.interpolate(lqs[:, i], scale_factor=4, mode="bilinear", align_corners=False)
+            else:
+                hr = hr + lqs[:, i]
+            outputs.append(hr)
+        return torch.stack(outputs, dim=1)
+
+    def forward_core(self, lqs: torch.Tensor) -> torch.Tensor:
+        """The network proper, without padding: ``lqs`` must meet ``size_requirements``."""
+        n, t, c, h, w = lqs.shape
+        if self.config.is_low_res_input:
+            lqs_small = lqs
+        else:
+            small = F.interpolate(lqs.reshape(-1, c, h, w), scale_factor=0.25, mode="bicubic")
+            lqs_small = small.view(n, t, c, h // 4, w // 4)
+        spatial = self.feat_extract(lqs.reshape(-1, c, h, w))
+        spatial = spatial.view(n, t, *spatial.shape[1:])
+        feats: dict[str, list[torch.Tensor]] = {"spatial": [spatial[:, i] for i in range(t)]}
+        if t > 1:
+            flows_forward, flows_backward = neighbour_flows(self.spynet, lqs_small)
+        else:  # a single frame: no neighbour, no alignment step is ever taken
+            flows_forward = flows_backward = lqs_small.new_zeros(n, 0, 2, *lqs_small.shape[-2:])
+        for branch in BRANCHES:
+            self._propagate(feats, flows_backward if branch.startswith("backward") else flows_forward, branch)
+        return self._reconstruct(lqs, feats)
+
+    def forward(self, lqs: torch.Tensor) -> torch.Tensor:
+        """Super-resolve (or restore) a batch of frame sequences.
+
+        Args:
+            lqs: ``(n, t, 3, h, w)`` float RGB in [0, 1].
+
+        Returns:
+            ``(n, t, 3, scale*h, scale*w)``, same dtype; values are not clamped.
+
+        Raises:
+            ValueError: if ``lqs`` is not 5-D with 3 channels.
+        """
+        check_frames(lqs, "BasicVSR++")
+        return padded_forward(self.forward_core, lqs, self.size_requirements, self.scale)
+
+
+_SPYNET_KEY = "spynet.basic_module.0.basic_module.0.conv.weight"
+
+
+class BasicVSRPPArchitecture(Architecture):
+    """BasicVSR++: detection from ``deform_align.*`` / ``backbone.*`` keys.
+
+    Hyperparameters read off the state dict: ``mid_channels`` is the output width of
+    ``reconstruction.main.0``; ``num_blocks`` the number of residual blocks in
+    ``backbone.backward_1``; ``is_low_res_input`` is False when features are extracted with the
+    strided convolutions of the 1x models (``feat_extract.0.weight``). ``max_residue_magnitude``
+    is not stored in checkpoints; the official value 10 is used.
+    """
+
+    id = "basicvsrpp"
+    name = "BasicVSR++"
+    entry_point = "BasicVSRPP"
+    network = BasicVSRPlusPlus
+    fp32_modules = ("spynet",)
+    summary = (
+        "Super-resolve (or restore) a clip with BasicVSR++ (Chan et al., CVPR 2022): second-order grid "
+        "propagation with flow-guided deformable alignment; 4x models for clean or mildly compressed "
+        "footage, 1x models for deblurring, denoising and compression-artefact removal."
+    )
+
+    def matches(self, sd: StateDict) -> bool:
+        return any(k.startswith(("deform_align.", "backbone.")) for k in sd)
+
+    def read_config(self, sd: StateDict) -> BasicVSRPPConfig:
+        require_keys(
+            sd,
+            ("reconstruction.main.0.weight", "backbone.backward_1.main.0.weight", _SPYNET_KEY),
+            self.name,
+            "generator.backbone.backward_1.*",
+            "; BasicVSR (backward_resblocks.*) and RealBasicVSR (image_cleaning.*) checkpoints are accepted too",
+        )
+        if "feat_extract.main.0.weight" in sd:
+            low_res = True
+        elif "feat_extract.0.weight" in sd:
+            low_res = False
+        else:
+            raise CheckpointError("not a BasicVSR++ state dict: no feat_extract.main.0.weight or feat_extract.0.weight")
+        return BasicVSRPPConfig(
+            mid_channels=out_channels(sd, "reconstruction.main.0.weight"),
+            num_blocks=count_blocks(sd, "backbone.backward_1"),
+            is_low_res_input=low_res,
+        )
+
+    def memory_shape(self, config: BasicVSRPPConfig) -> MemoryShape:
+        # spatial features + four propagation branches, kept for every frame of a pass
+        return MemoryShape(config.mid_channels, 5, 1 if config.is_low_res_input else 4, config.scale)
+
+    def make_config(self, mid_channels: int, num_blocks: int, scale: int = 4) -> BasicVSRPPConfig:
+        if scale not in (1, 4):
+            raise ValueError(f"BasicVSR++ networks are 4x or 1x, not {scale}x")
+        return BasicVSRPPConfig(mid_channels, num_blocks, is_low_res_input=scale == 4)
+
+    def label(self, config: BasicVSRPPConfig) -> str:
+        return f"{self.name} c{config.mid_channels}n{config.num_blocks} x{config.scale}"
+
+
+ARCH = BasicVSRPPArchitecture()

@@ -1,0 +1,236 @@
+"""Building blocks shared by the recurrent VSR networks (BasicVSR++, BasicVSR, RealBasicVSR).
+
+Module and parameter names follow the OpenMMLab (mmediting) layout so that official state dicts
+load with ``strict=True``. Conventions used throughout:
+
+* images are ``(n, c, h, w)`` float tensors, RGB in [0, 1] unless stated otherwise;
+* optical flow is ``(n, 2, h, w)`` in pixels, channel 0 = x (width) displacement, channel 1 = y,
+  and ``flow[:, :, i, j]`` points from pixel ``(i, j)`` of the reference frame to where that pixel
+  is found in the frame being warped (backward warping).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .descriptor import SizeRequirements
+
+
+def check_frames(lqs: torch.Tensor, network: str) -> None:
+    """Raise ``ValueError`` unless ``lqs`` is a ``(n, t, 3, h, w)`` batch of RGB sequences."""
+    if lqs.dim() != 5 or lqs.size(2) != 3:
+        raise ValueError(f"{network} expects (n, t, 3, h, w) RGB frames, got shape {tuple(lqs.shape)}")
+
+
+def padded_forward(
+    core: Callable[[torch.Tensor], torch.Tensor],
+    lqs: torch.Tensor,
+    requirements: SizeRequirements,
+    scale: int,
+) -> torch.Tensor:
+    """Run ``core`` on ``lqs`` padded to ``requirements`` and crop its output back.
+
+    Frames are padded at the bottom and right by edge replication (so the content keeps its
+    position and the padding looks like the image border); the output is cropped to
+    ``(scale*h, scale*w)``. Frames that already meet the requirements are passed unchanged.
+
+    Args:
+        core: maps ``(n, t, 3, h', w')`` to ``(n, t, 3, scale*h', scale*w')``.
+        lqs: ``(n, t, c, h, w)`` frames.
+        requirements: what ``core`` accepts.
+        scale: output size / input size of ``core``.
+
+    Returns:
+        ``(n, t, 3, scale*h, scale*w)``.
+    """
+    n, t, c, h, w = lqs.shape
+    ph, pw = requirements.padded(h, w)
+    if (ph, pw) != (h, w):
+        lqs = F.pad(lqs.reshape(n * t, c, h, w), (0, pw - w, 0, ph - h), mode="replicate").view(n, t, c, ph, pw)
+    out = core(lqs)
+    return out[..., : h * scale, : w * scale]
+
+
+def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
+    """Backward-warp ``x`` with an optical flow field (bilinear sampling).
+
+    The sampling grid is built in float32 with absolute pixel coordinates and normalised with
+    ``align_corners=True``, as ``flow_warp`` in mmediting; ``x`` is sampled in float32 too, so
+    reduced-precision inputs do not lose sub-pixel accuracy (fp16 spacing is 1 px above 1024).
+
+    Args:
+        x: ``(n, c, h, w)`` features or images, any float dtype.
+        flow: ``(n, 2, h, w)`` flow in pixels (x, y), same ``h, w`` as ``x``.
+        padding_mode: ``"zeros"`` (feature propagation) or ``"border"`` (SPyNet).
+
+    Returns:
+        ``(n, c, h, w)`` tensor of ``x.dtype``.
+
+    Raises:
+        ValueError: if the spatial sizes of ``x`` and ``flow`` differ.
+    """
+    n, _, h, w = x.shape
+    if flow.shape[-2:] != (h, w) or flow.shape[1] != 2:
+        raise ValueError(f"flow_warp: flow of shape {tuple(flow.shape)} does not match x of shape {tuple(x.shape)}")
+    flow = flow.float()
+    gy, gx = torch.meshgrid(
+        torch.arange(h, device=x.device, dtype=torch.float32),
+        torch.arange(w, device=x.device, dtype=torch.float32),
+        indexing="ij",
+    )
+    px = gx + flow[:, 0]
+    py = gy + flow[:, 1]
+    grid = torch.stack((2.0 * px / max(w - 1, 1) - 1.0, 2.0 * py / max(h - 1, 1) - 1.0), dim=3)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    return out.to(x.dtype)
+
+
+class ResidualBlockNoBN(nn.Module):
+    """``x + conv2(relu(conv1(x)))``, 3x3 convolutions, no normalisation (EDSR-style)."""
+
+    def __init__(self, mid_channels: int = 64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(mid_channels, mid_channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, 1, 1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.relu(self.conv1(x)))
+
+
+class ResidualBlocksWithInputConv(nn.Module):
+    """A 3x3 input convolution + LeakyReLU(0.1), then ``num_blocks`` residual blocks.
+
+    ``(n, in_channels, h, w) -> (n, out_channels, h, w)``. Keys: ``main.0.*`` (input conv),
+    ``main.2.{i}.conv{1,2}.*`` (blocks).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 64, num_blocks: int = 30):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
+            nn.Sequential(*(ResidualBlockNoBN(out_channels) for _ in range(num_blocks))),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class PixelShufflePack(nn.Module):
+    """Convolution to ``out_channels * scale**2`` channels, then pixel shuffle by ``scale``."""
+
+    def __init__(self, in_channels: int, out_channels: int, scale: int, kernel_size: int = 3):
+        super().__init__()
+        self.scale = scale
+        self.upsample_conv = nn.Conv2d(in_channels, out_channels * scale * scale, kernel_size, 1, (kernel_size - 1) // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.upsample_conv(x), self.scale)
+
+
+class _ConvReLU(nn.Module):
+    """Convolution with an optional ReLU; holds ``conv`` so keys read ``...{j}.conv.weight``."""
+
+    def __init__(self, cin: int, cout: int, relu: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 7, 1, 3)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return F.relu(x) if self.relu else x
+
+
+class SPyNetBasicModule(nn.Module):
+    """One pyramid level of SPyNet: ``(ref, warped supp, flow)`` (8 channels) -> flow residue."""
+
+    def __init__(self):
+        super().__init__()
+        self.basic_module = nn.Sequential(
+            _ConvReLU(8, 32, True),
+            _ConvReLU(32, 64, True),
+            _ConvReLU(64, 32, True),
+            _ConvReLU(32, 16, True),
+            _ConvReLU(16, 2, False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.basic_module(x)
+
+
+class SPyNet(nn.Module):
+    """SPyNet optical flow (Ranjan and Black, CVPR 2017), as used by BasicVSR/BasicVSR++.
+
+    Six pyramid levels; inputs are normalised with the ImageNet mean/std, resized (bilinear) to a
+    multiple of 32, and the flow is resized back with its components rescaled.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.basic_module = nn.ModuleList(SPyNetBasicModule() for _ in range(6))
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def _pyramid_flow(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = ref.shape
+        refs = [(ref - self.mean) / self.std]
+        supps = [(supp - self.mean) / self.std]
+        for _ in range(5):
+            refs.append(F.avg_pool2d(refs[-1], kernel_size=2, stride=2, count_include_pad=False))
+            supps.append(F.avg_pool2d(supps[-1], kernel_size=2, stride=2, count_include_pad=False))
+        refs.reverse()
+        supps.reverse()
+        flow = refs[0].new_zeros(n, 2, h // 32, w // 32)
+        for level, module in enumerate(self.basic_module):
+            if level > 0:
+                flow = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2.0
+            warped = flow_warp(supps[level], flow, padding_mode="border")
+            flow = flow + module(torch.cat([refs[level], warped, flow], 1))
+        return flow
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        """Flow from ``ref`` to ``supp``.
+
+        Args:
+            ref, supp: ``(n, 3, h, w)`` RGB in [0, 1]; ``h, w`` at least 32 (64 recommended).
+
+        Returns:
+            ``(n, 2, h, w)`` flow in pixels such that ``flow_warp(supp, flow)`` aligns to ``ref``,
+            in SPyNet's parameter dtype (float32 under the engine).
+        """
+        h, w = ref.shape[-2:]
+        # Runs in the dtype of its own parameters: the engine keeps SPyNet in float32 when the
+        # rest of a network runs in reduced precision, so flows are always float32.
+        ref, supp = ref.to(self.mean.dtype), supp.to(self.mean.dtype)
+        h_up, w_up = 32 * math.ceil(h / 32), 32 * math.ceil(w / 32)
+        ref = F.interpolate(ref, size=(h_up, w_up), mode="bilinear", align_corners=False)
+        supp = F.interpolate(supp, size=(h_up, w_up), mode="bilinear", align_corners=False)
+        flow = F.interpolate(self._pyramid_flow(ref, supp), size=(h, w), mode="bilinear", align_corners=False)
+        scale = torch.tensor([w / w_up, h / h_up], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
+        return flow * scale
+
+
+def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flows between neighbouring frames of a batch of sequences, both ways.
+
+    Args:
+        spynet: the flow network.
+        lqs: ``(n, t, 3, h, w)`` RGB in [0, 1], ``t >= 2``.
+
+    Returns:
+        ``(forward, backward)``, each ``(n, t-1, 2, h, w)`` in SPyNet's dtype:
+        ``backward[:, i]`` warps frame ``i+1`` onto frame ``i``; ``forward[:, i]`` warps frame
+        ``i`` onto frame ``i+1``.
+    """
+    n, t, c, h, w = lqs.shape
+    a = lqs[:, :-1].reshape(-1, c, h, w)
+    b = lqs[:, 1:].reshape(-1, c, h, w)
+    backward = spynet(a, b).view(n, t - 1, 2, h, w)
+    forward = spynet(b, a).view(n, t - 1, 2, h, w)
+    return forward, backward

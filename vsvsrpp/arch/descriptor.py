@@ -1,0 +1,227 @@
+"""What the rest of the package may know about a network: its architecture and a descriptor.
+
+The idea follows spandrel (``Architecture``, ``ModelDescriptor``, ``SizeRequirements``):
+
+* an :class:`Architecture` is one network family (BasicVSR++, BasicVSR, RealBasicVSR). It
+  recognises its state dicts, reads their hyperparameters off key names and tensor shapes,
+  builds the network and describes it;
+* a :class:`ModelDescriptor` is a built network together with everything the runtime, the
+  VapourSynth plugin, the tools and the command line ask about it: scale, size requirements,
+  memory shape, which submodules stay float32, supported precisions, extra call options.
+
+Nothing outside a family's own module asks "which family is this?": it asks the descriptor.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .state_dict import CheckpointError, StateDict
+
+#: Precision names every family supports (the runtime maps them to dtypes).
+ALL_PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class SizeRequirements:
+    """Spatial size a network accepts, in input pixels.
+
+    Attributes:
+        minimum: smallest accepted height and width.
+        multiple_of: height and width must be multiples of this.
+    """
+
+    minimum: int = 1
+    multiple_of: int = 1
+
+    def padded(self, h: int, w: int) -> tuple[int, int]:
+        """Smallest ``(h', w')`` with ``h' >= h``, ``w' >= w`` that meets the requirements."""
+
+        def fit(x: int) -> int:
+            x = max(x, self.minimum)
+            return int(math.ceil(x / self.multiple_of) * self.multiple_of)
+
+        return fit(h), fit(w)
+
+
+@dataclass(frozen=True)
+class MemoryShape:
+    """What the memory of a pass depends on (see :mod:`vsvsrpp.runtime.memory`).
+
+    Attributes:
+        mid_channels: feature channels.
+        feature_lists: per-frame feature maps kept through a pass (5 for BasicVSR++: spatial
+            features plus four branches; 2 for BasicVSR/RealBasicVSR).
+        feature_stride: input pixels per feature pixel along each axis (4 for the 1x models).
+        scale: output size / input size.
+    """
+
+    mid_channels: int
+    feature_lists: int
+    feature_stride: int
+    scale: int
+
+
+@dataclass(frozen=True)
+class CallOption:
+    """An extra keyword argument of a family's ``forward``, offered by the filter entry point and
+    the command line (e.g. RealBasicVSR's ``refine_threshold``).
+
+    Attributes:
+        name: the keyword (``--name-with-dashes`` on the command line).
+        type: ``int`` or ``float``: what the command line parses.
+        doc: one sentence with units and range, for docstrings and ``--help``.
+        check: validates a value and returns it normalised; raises ``ValueError`` whose message
+            starts with the option's name and quotes the bad value. ``None`` is always accepted
+            and means "the model's default".
+    """
+
+    name: str
+    type: type
+    doc: str
+    check: Callable[[Any], Any]
+
+    def validate(self, value: Any) -> Any:
+        """``None`` unchanged, else :attr:`check` applied."""
+        return None if value is None else self.check(value)
+
+
+@dataclass(frozen=True)
+class ModelDescriptor:
+    """A built network and what the package needs to know to run it.
+
+    Attributes:
+        architecture: the family.
+        model: the network in eval mode; ``model(lqs, **options)`` maps ``(n, t, 3, h, w)``
+            float RGB in [0, 1] to ``(n, t, 3, scale*h, scale*w)`` (not clamped).
+        config: the family's hyperparameter dataclass, as detected.
+        scale: output size / input size (4 for super-resolution, 1 for restoration).
+        size_requirements: what the core network needs; ``model`` pads smaller frames by edge
+            replication and crops its output back.
+        memory: the shape the memory model needs.
+        fp32_modules: names of submodules (``model.get_submodule``) that must stay float32 in
+            reduced precision (flow estimation).
+        precisions: precision names the family supports.
+        defaults: default values of the family's :attr:`Architecture.options`.
+    """
+
+    architecture: Architecture
+    model: nn.Module
+    config: Any
+    scale: int
+    size_requirements: SizeRequirements
+    memory: MemoryShape
+    fp32_modules: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ALL_PRECISIONS
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """Display name with the detected size, e.g. ``"BasicVSR++ c64n7 x4"``."""
+        return self.architecture.label(self.config)
+
+
+class Architecture(ABC):
+    """One network family: detection, hyperparameters, building and description.
+
+    A family module defines one subclass and one instance of it (``ARCH``); the registry
+    (:mod:`vsvsrpp.arch`) lists the instances. Class attributes:
+
+    * ``id``: stable identifier (``"basicvsrpp"``), used in the pretrained registry and files;
+    * ``name``: display name (``"BasicVSR++"``);
+    * ``entry_point``: name of the VapourSynth filter function (``"BasicVSRPP"``);
+    * ``summary``: one sentence for the entry point's docstring (paper and use);
+    * ``network``: the ``nn.Module`` class, built from a config;
+    * ``fp32_modules``: submodules that stay float32 in reduced precision (flow estimation);
+    * ``options``: the :class:`CallOption` s its ``forward`` takes besides the frames.
+
+    Configs have ``scale`` and ``size_requirements`` properties; networks keep their config as
+    ``model.config``.
+    """
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    entry_point: ClassVar[str]
+    summary: ClassVar[str]
+    network: ClassVar[type[nn.Module]]
+    fp32_modules: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[tuple[CallOption, ...]] = ()
+
+    @abstractmethod
+    def matches(self, sd: StateDict) -> bool:
+        """True when ``sd``'s keys are this family's (a cheap test on key names)."""
+
+    @abstractmethod
+    def read_config(self, sd: StateDict) -> Any:
+        """The hyperparameters of a state dict of this family.
+
+        Raises:
+            CheckpointError: when keys are missing or shapes are not this family's.
+        """
+
+    @abstractmethod
+    def memory_shape(self, config: Any) -> MemoryShape:
+        """What the memory of a pass of a network of ``config`` depends on."""
+
+    def defaults(self, config: Any) -> dict[str, Any]:
+        """Default values of :attr:`options` for a network of ``config``."""
+        return {}
+
+    def build(self, config: Any) -> nn.Module:
+        """A new network with random weights for ``config``."""
+        return self.network(config)
+
+    def describe(self, model: nn.Module) -> ModelDescriptor:
+        """The descriptor of a network this family built."""
+        cfg = model.config
+        return ModelDescriptor(
+            architecture=self,
+            model=model,
+            config=cfg,
+            scale=cfg.scale,
+            size_requirements=cfg.size_requirements,
+            memory=self.memory_shape(cfg),
+            fp32_modules=self.fp32_modules,
+            defaults=self.defaults(cfg),
+        )
+
+    @abstractmethod
+    def make_config(self, mid_channels: int, num_blocks: int, scale: int = 4) -> Any:
+        """A config from generic size knobs (random-weight networks for benchmarks and tests).
+
+        Raises:
+            ValueError: for a ``scale`` the family does not have.
+        """
+
+    @abstractmethod
+    def label(self, config: Any) -> str:
+        """A short display name of a config, e.g. ``"BasicVSR++ c64n7 x4"``."""
+
+    def load(self, sd: StateDict) -> ModelDescriptor:
+        """Build the network of ``sd`` and load it strictly.
+
+        Raises:
+            CheckpointError: when the keys or shapes do not match the detected config exactly.
+        """
+        config = self.read_config(sd)
+        model = self.build(config)
+        try:
+            model.load_state_dict(sd, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"state dict does not match the detected {self.label(config)} ({config}): {e}") from e
+        return self.describe(model.eval())
+
+    def random(self, mid_channels: int, num_blocks: int, scale: int = 4, seed: int = 0) -> nn.Module:
+        """A network of this family with random weights (seeded), in eval mode."""
+        torch.manual_seed(seed)
+        return self.build(self.make_config(mid_channels, num_blocks, scale)).eval()
+
+    def __repr__(self) -> str:
+        return f"<Architecture {self.id}>"

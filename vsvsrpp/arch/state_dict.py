@@ -1,0 +1,72 @@
+"""Reading a network family's hyperparameters off a bare state dict, safely.
+
+Every reader here turns a malformed state dict (a missing key, a tensor of the wrong rank, a
+scalar where a convolution weight belongs, NaN weights) into a :class:`CheckpointError` that
+names the key, instead of an ``IndexError`` or silently black frames later.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+#: A bare state dict: parameter and buffer names (no ``generator.`` prefix) to tensors.
+StateDict = dict[str, torch.Tensor]
+
+
+class CheckpointError(ValueError):
+    """A state dict or file is not a checkpoint this package can load (the reason and what to do)."""
+
+
+def require_keys(sd: StateDict, keys: tuple[str, ...], family: str, example: str, hint: str = "") -> None:
+    """Raise :class:`CheckpointError` naming the missing keys and the first keys found.
+
+    Args:
+        sd: the state dict.
+        keys: keys the family cannot do without.
+        family: the family's display name (``"BasicVSR++"``).
+        example: a key pattern of the official layout, for the message.
+        hint: appended to the message.
+    """
+    missing = [k for k in keys if k not in sd]
+    if missing:
+        sample = ", ".join(sorted(sd)[:5]) or "none"
+        raise CheckpointError(
+            f"not a {family} state dict: missing {', '.join(missing)} (first keys found: {sample}). "
+            f"Expected an OpenMMLab {family} checkpoint (keys such as {example}){hint}."
+        )
+
+
+def out_channels(sd: StateDict, key: str) -> int:
+    """Output channels of the 4-D convolution weight ``sd[key]`` (``(out, in, kh, kw)``).
+
+    Raises:
+        CheckpointError: if ``sd[key]`` is not a 4-D tensor with at least one output channel.
+    """
+    w = sd[key]
+    if w.dim() != 4 or w.shape[0] < 1:
+        raise CheckpointError(
+            f"{key} has shape {tuple(w.shape)}, but a convolution weight (out, in, kh, kw) belongs there; "
+            "the checkpoint is damaged or of another network"
+        )
+    return int(w.shape[0])
+
+
+def count_blocks(sd: StateDict, prefix: str) -> int:
+    """Residual blocks of the ``ResidualBlocksWithInputConv`` whose keys start with ``prefix``."""
+    block = re.compile(re.escape(prefix) + r"\.main\.2\.(\d+)\.conv1\.weight")
+    return len({m.group(1) for k in sd if (m := block.fullmatch(k))})
+
+
+def check_finite(sd: StateDict) -> None:
+    """Raise :class:`CheckpointError` naming the first floating tensor with NaN or infinity.
+
+    A network with such weights produces NaN frames (black after conversion) on every input.
+    """
+    for key, value in sd.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(
+                f"{key} holds NaN or infinite values: the file is damaged or its training diverged; "
+                "download it again or use an earlier checkpoint"
+            )

@@ -1,0 +1,75 @@
+"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``eval``, ``train`` and ``bench``.
+
+One module per subcommand (each with ``add_parser`` and ``run``); :mod:`~vsvsrpp.cli.encode`
+holds the ffmpeg pipeline of ``upscale``, :mod:`~vsvsrpp.cli.options` the option types shared by
+the subcommands. Messages, warnings and progress go to stderr; stdout carries only the result
+(paths, tables, JSON, or the video with ``upscale ... -``).
+
+Exit codes: 0 success, 1 failure while processing, 2 bad command line, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from . import bench, download, evaluate, train, upscale
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
+
+_SUBCOMMANDS = (download, upscale, evaluate, train, bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vsvsrpp",
+        description="BasicVSR++ video super-resolution and restoration (VapourSynth + PyTorch).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages on stderr (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in _SUBCOMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def setup_logging(verbosity: int) -> None:
+    """Log the ``vsvsrpp`` loggers to stderr (INFO, or DEBUG with -v), once."""
+    level = logging.INFO if verbosity <= 0 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vsvsrpp: %(message)s" if verbosity <= 1 else "%(name)s %(levelname)s: %(message)s"))
+    root = logging.getLogger("vsvsrpp")
+    for old in list(root.handlers):
+        if getattr(old, "_vsvsrpp_cli", False):
+            root.removeHandler(old)
+    handler._vsvsrpp_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vsvsrpp`` console script and ``python -m vsvsrpp``; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
+    setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except CliError as e:
+        _error(str(e))
+        return e.code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"vsvsrpp: error: {message}\n")
+    sys.stderr.flush()

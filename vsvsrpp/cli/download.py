@@ -1,0 +1,41 @@
+"""``vsvsrpp download``: fetch pretrained weights into the cache and print their paths."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import EXIT_FAILURE, EXIT_OK, CliError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("download", help="download pretrained weights", description="Download pretrained weights into the cache and print their paths.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names (default: the default model)")
+    p.add_argument("--all", action="store_true", help="download every model in the registry")
+    p.add_argument("--force", action="store_true", help="download again even if the file is cached")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..hub import download, registry
+
+    if args.all:
+        names = list(registry.MODELS)
+    elif args.names:
+        names = list(dict.fromkeys(args.names))
+    else:
+        names = [registry.DEFAULT_MODEL]
+    unknown = [n for n in names if n not in registry.MODELS]
+    if unknown:
+        raise CliError(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(registry.MODELS)}")
+    failed = 0
+    for name in names:
+        try:
+            path = download.download(registry.MODELS[name], force=args.force)
+        except download.DownloadError as e:
+            sys.stderr.write(f"vsvsrpp: error: {name}: {e}\n")
+            failed += 1
+            continue
+        print(path)
+        sys.stdout.flush()
+    return EXIT_FAILURE if failed else EXIT_OK

@@ -1,0 +1,83 @@
+"""Option types and option groups shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..arch import ARCHITECTURES, CALL_OPTIONS, CallOption
+from ..hub.registry import DEFAULT_MODEL
+
+
+def _number(kind: type, low: float, inclusive: bool, words: str) -> Callable[[str], Any]:
+    """An argparse type: ``kind(text)``, at least ``low`` (or above it), else an error quoting it."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if math.isnan(value) or not (value >= low if inclusive else value > low):
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text}")
+        return value
+
+    parse.__name__ = words
+    return parse
+
+
+positive_int = _number(int, 1, True, "a positive integer")
+non_negative_int = _number(int, 0, True, "a non-negative integer")
+positive_float = _number(float, 0, False, "a positive number")
+non_negative_float = _number(float, 0, True, "a non-negative number")
+
+
+def add_model_source(parser: argparse.ArgumentParser, what: str = "run", default: str = DEFAULT_MODEL) -> None:
+    """``--model NAME`` or ``--weights PATH`` (exclusive): what :func:`vsvsrpp.hub.resolve` takes;
+    ``default`` says what is used when neither is given."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--model", default=None, metavar="NAME", help=f"pretrained model to {what}, downloaded on first use (default: {default})")
+    group.add_argument("--weights", type=Path, default=None, metavar="PATH", help=f"checkpoint file of any family to {what} (default: {default})")
+
+
+def model_source(args: argparse.Namespace) -> str | Path:
+    """The ``--weights`` path, else the ``--model`` name, else the default model."""
+    if args.weights is not None:
+        return args.weights
+    return args.model if args.model is not None else DEFAULT_MODEL
+
+
+def _option_type(option: CallOption) -> Callable[[str], Any]:
+    def parse(text: str):
+        try:
+            return option.check(option.type(text))
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = option.type.__name__
+    return parse
+
+
+#: Every family's call options: ``(option, names of the families that take it)``.
+FAMILY_OPTIONS: tuple[tuple[CallOption, str], ...] = tuple(
+    (option, ", ".join(a.name for a in ARCHITECTURES if option in a.options)) for option in CALL_OPTIONS
+)
+
+
+def add_family_options(parser: argparse.ArgumentParser) -> None:
+    """``--refine-threshold`` etc.: the call options of the families, for checkpoints of those."""
+    for option, families in FAMILY_OPTIONS:
+        parser.add_argument(
+            "--" + option.name.replace("_", "-"),
+            type=_option_type(option),
+            default=None,
+            metavar=option.type.__name__.upper(),
+            help=f"({families} only) {option.doc}".replace("%", "%%"),
+        )
+
+
+def family_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The family call options given on the command line."""
+    return {o.name: getattr(args, o.name) for o, _ in FAMILY_OPTIONS if getattr(args, o.name) is not None}

@@ -1,0 +1,242 @@
+"""Download, verify and cache the pretrained checkpoints listed in :mod:`vsvsrpp.hub.registry`.
+
+Checkpoints are cached under :func:`cache_dir` (``$VSVSRPP_HOME``, else the per-user cache
+directory) with their official file names. A download is written to a temporary ``.part`` file
+next to its destination, checked (byte count and sha256), and only then moved into place with an
+atomic rename, so the cache never holds a partial or unverified download. A file that a user
+placed in the cache by hand is trusted as is.
+
+Environment:
+    ``VSVSRPP_HOME``: the cache directory to use instead of the per-user default.
+    ``VSVSRPP_URL_BASE``: a mirror; files are fetched from ``$VSVSRPP_URL_BASE/<file name>``.
+
+Nothing here writes to stdout (``vspipe ... -`` writes video there): the progress bar goes to
+stderr and messages go to the ``"vsvsrpp"`` logger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import platformdirs
+from tqdm import tqdm
+
+from .registry import PretrainedModel
+
+__all__ = ["DownloadError", "cache_dir", "checkpoint_path", "url_for", "sha256_of", "download", "fetch"]
+
+logger = logging.getLogger("vsvsrpp")
+
+#: Seconds to wait for the connection and for each read.
+TIMEOUT = 60.0
+_CHUNK = 1 << 20
+_NAME_HASH = re.compile(r"-([0-9a-fA-F]{8})(?:\.[^.-]*)?$")
+
+
+class DownloadError(RuntimeError):
+    """A checkpoint could not be downloaded or failed verification.
+
+    The message names the URL, what went wrong, and where the file can be placed by hand.
+    """
+
+
+def cache_dir() -> Path:
+    """Return the directory where checkpoints are cached.
+
+    ``$VSVSRPP_HOME`` if it is set (and not empty), else the per-user cache directory of
+    ``platformdirs`` for ``"vsvsrpp"``. The directory is not created here.
+    """
+    home = os.environ.get("VSVSRPP_HOME")
+    if home:
+        return Path(home).expanduser()
+    return Path(platformdirs.user_cache_dir("vsvsrpp"))
+
+
+def checkpoint_path(info: PretrainedModel) -> Path:
+    """Return the cache path of a checkpoint: ``cache_dir() / info.file`` (which may not exist)."""
+    return cache_dir() / info.file
+
+
+def url_for(info: PretrainedModel) -> str:
+    """Return the address to download ``info`` from.
+
+    ``$VSVSRPP_URL_BASE/<info.file>`` if ``VSVSRPP_URL_BASE`` is set (a trailing slash is allowed),
+    else the official ``info.url``.
+    """
+    base = os.environ.get("VSVSRPP_URL_BASE")
+    if base:
+        return base.rstrip("/") + "/" + info.file
+    return info.url
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Return the hex sha256 digest of a file, read in chunks.
+
+    Raises:
+        OSError: if the file cannot be read.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _name_prefix(file: str) -> str | None:
+    """The 8-hex digest prefix after the last '-' of a file name, lower-cased, or None."""
+    m = _NAME_HASH.search(file)
+    return m.group(1).lower() if m else None
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def _error(info: PretrainedModel, url: str, dest: Path, what: str) -> DownloadError:
+    digest = f"sha256 {info.sha256}" if info.sha256 else f"sha256 starting with {_name_prefix(info.file)}"
+    return DownloadError(
+        f"could not download the {info.name!r} checkpoint from {url}: {what}. "
+        f"On an offline machine, download it elsewhere and place it by hand at {dest} "
+        f"({digest}). Set VSVSRPP_HOME to move the cache directory, or VSVSRPP_URL_BASE to "
+        f"download from a mirror."
+    )
+
+
+def _remove(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # pragma: no cover - nothing more can be done
+        logger.warning("could not remove the partial download %s: %s", path, e)
+
+
+def _stream(info: PretrainedModel, url: str, dest: Path, tmp, progress: bool | None) -> tuple[str, int, int | None]:
+    """Write the body at ``url`` into the open file ``tmp``, hashing it.
+
+    Returns:
+        ``(sha256 hex digest, bytes received, Content-Length or None)``.
+
+    Raises:
+        DownloadError: on an HTTP or network error or a timeout.
+    """
+    h = hashlib.sha256()
+    received = 0
+    content_length: int | None = None
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "vsvsrpp"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
+            header = resp.headers.get("Content-Length")
+            if header is not None and header.strip().isdigit():
+                content_length = int(header)
+            total = content_length if content_length is not None else info.size
+            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=info.file, file=sys.stderr,
+                       disable=not _show_progress(progress), leave=False)  # fmt: skip
+            with bar:
+                while chunk := resp.read(_CHUNK):
+                    tmp.write(chunk)
+                    h.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    except Exception as e:
+        raise _error(info, url, dest, f"{type(e).__name__}: {e}") from e
+    return h.hexdigest(), received, content_length
+
+
+def _verify(info: PretrainedModel, url: str, dest: Path, digest: str, received: int, content_length: int | None) -> None:
+    """Raise :class:`DownloadError` unless the byte count and the digest are the expected ones."""
+    if content_length is not None and received != content_length:
+        kind = "truncated download" if received < content_length else "download longer than announced"
+        raise _error(info, url, dest, f"{kind}: expected {content_length} bytes (Content-Length), received {received}")
+    if info.size is not None and received != info.size:
+        kind = "truncated download" if received < info.size else "size mismatch"
+        raise _error(info, url, dest, f"{kind}: expected {info.size} bytes, received {received}")
+    if info.sha256 is not None and digest != info.sha256.lower():
+        raise _error(info, url, dest, f"sha256 mismatch: expected {info.sha256.lower()}, got {digest}")
+    prefix = _name_prefix(info.file)
+    if info.sha256 is None and not digest.startswith(prefix):
+        raise _error(info, url, dest, f"sha256 mismatch: expected a digest starting with {prefix}, got {digest}")
+
+
+def download(info: PretrainedModel, *, force: bool = False, progress: bool | None = None) -> Path:
+    """Download a checkpoint into the cache, verify it, and return its path.
+
+    The file is streamed from :func:`url_for` into a temporary ``.part`` file in the cache
+    directory while its sha256 is computed. It is moved to :func:`checkpoint_path` (atomically)
+    only if the byte count matches the Content-Length (and ``info.size`` when known) and the
+    digest matches ``info.sha256`` (or, when that is ``None``, the 8-hex prefix in the file name).
+    On any failure the temporary file is removed and nothing is left at the destination.
+
+    Args:
+        info: the checkpoint to download.
+        force: download even if the file is already in the cache (replacing it on success).
+        progress: show a progress bar on stderr; ``None`` shows it when stderr is a terminal.
+
+    Returns:
+        The path of the verified file in the cache.
+
+    Raises:
+        DownloadError: on an HTTP or network error, a timeout, a truncated download, a size or
+            sha256 mismatch, when the file can be verified neither by ``info.sha256`` nor by a
+            digest prefix in its name, or when the cache directory cannot be written.
+        KeyboardInterrupt: is not converted, but the temporary file is removed first.
+    """
+    dest = checkpoint_path(info)
+    if dest.exists() and not force:
+        return dest
+    url = url_for(info)
+    if info.sha256 is None and _name_prefix(info.file) is None:
+        raise _error(info, url, dest, "no sha256 is known for this file, so a download cannot be verified")
+    tmp_name: str | None = None
+    try:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, prefix="." + info.file + ".", suffix=".part")
+        except OSError as e:
+            raise _error(info, url, dest, f"cannot write to the cache directory ({e})") from e
+        tmp_name = tmp.name
+        logger.info("downloading %s from %s to %s", info.file, url, dest)
+        with tmp:
+            digest, received, content_length = _stream(info, url, dest, tmp, progress)
+        _verify(info, url, dest, digest, received, content_length)
+        try:
+            os.replace(tmp_name, dest)
+        except OSError as e:
+            raise _error(info, url, dest, f"cannot move the verified file into place ({e})") from e
+        tmp_name = None
+    finally:
+        _remove(tmp_name)
+    logger.info("verified %s (sha256 %s, %d bytes)", dest, digest, received)
+    return dest
+
+
+def fetch(info: PretrainedModel, *, progress: bool | None = None) -> Path:
+    """Return the cached checkpoint for ``info``, downloading it first if it is missing.
+
+    A file already in the cache is returned without a check: downloads are verified before they
+    are moved there, and a file placed by hand is trusted.
+
+    Raises:
+        DownloadError: if the file is missing and :func:`download` fails.
+    """
+    path = checkpoint_path(info)
+    if path.exists():
+        return path
+    return download(info, progress=progress)

@@ -1,0 +1,216 @@
+"""The pretrained registry: the official BasicVSR++, BasicVSR and RealBasicVSR checkpoints.
+
+Each entry of :data:`MODELS` maps a short name (``"reds4"``, ``"denoise"``, ``"realbasicvsr"``,
+...) to a :class:`PretrainedModel` (the idea of timm's ``PretrainedCfg``): where the official file
+can be downloaded, its sha256 digest and size (for verification by :mod:`vsvsrpp.hub.download`),
+its network family, the task it was trained for, the result reported for it, its licence and
+origin, and the inference defaults its authors evaluate it with. Hyperparameters (channels,
+blocks, scale) are not recorded here: they are read off the state dict by the family's
+architecture (:mod:`vsvsrpp.arch`), so a table entry can never disagree with its file.
+
+The facts were collected from the OpenMMLab MMEditing configs and model zoo, the BasicVSR++ and
+RealBasicVSR READMEs, and the converted-weight releases of HolyWu/vs-basicvsrpp. All checkpoints
+are in the mmediting layout: a dict with a ``"state_dict"`` whose keys start with
+``"generator."`` (RealBasicVSR also holds the EMA weights as ``"generator_ema."``, which
+:func:`vsvsrpp.hub.checkpoint.read_state_dict` prefers). All of them include the SPyNet
+optical-flow weights, so no separate SPyNet download is needed. For the BasicVSR and
+RealBasicVSR files only the 8-hex sha256 prefix in the file name is known (``sha256`` is
+``None``).
+
+The table is plain data: nothing is read from disk or the network when this module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "PretrainedModel", "default_for", "get"]
+
+_OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
+_OPENMMLAB_BASICVSR = "https://download.openmmlab.com/mmediting/restorers/basicvsr/"
+_OPENMMLAB_REALBASICVSR = "https://download.openmmlab.com/mmediting/restorers/real_basicvsr/"
+_HOLYWU = "https://github.com/HolyWu/vs-basicvsrpp/releases/download/model/"
+
+ORIGIN_OPENMMLAB = "OpenMMLab MMEditing"
+ORIGIN_HOLYWU = "HolyWu/vs-basicvsrpp release (converted official weights)"
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """One pretrained checkpoint: where to get it, how to verify it, what it is for.
+
+    Attributes:
+        name: short name used by the filters, ``load_model`` and the command line.
+        family: the network family's id in :mod:`vsvsrpp.arch` (``"basicvsrpp"``, ...).
+        file: the official file name; the file is cached under this name.
+        url: the official download address.
+        sha256: the full hex digest of the file, or ``None`` if only the 8-hex prefix embedded in
+            the file name (after the last ``-``) is known.
+        size: the file size in bytes where known, else ``None``.
+        task: what the model was trained for.
+        paper_result: the published result for this checkpoint (PSNR/SSIM), where known.
+        license: the licence of the weights.
+        origin: who publishes the file at ``url``.
+        defaults: values of the family's call options the model is evaluated with (e.g.
+            RealBasicVSR's ``refine_threshold``); they override the family's own defaults.
+    """
+
+    name: str
+    family: str
+    file: str
+    url: str
+    sha256: str | None
+    size: int | None
+    task: str
+    paper_result: str | None
+    license: str = "Apache-2.0"
+    origin: str = ORIGIN_OPENMMLAB
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _openmmlab(name: str, file: str, **kw) -> PretrainedModel:
+    return PretrainedModel(name=name, family="basicvsrpp", file=file, url=_OPENMMLAB + file, **kw)
+
+
+def _holywu(name: str, file: str, **kw) -> PretrainedModel:
+    return PretrainedModel(name=name, family="basicvsrpp", file=file, url=_HOLYWU + file, origin=ORIGIN_HOLYWU, **kw)
+
+
+def _basicvsr(name: str, file: str, task: str, result: str) -> PretrainedModel:
+    return PretrainedModel(
+        name=name, family="basicvsr", file=file, url=_OPENMMLAB_BASICVSR + file,
+        sha256=None, size=None, task=task, paper_result=result,
+    )  # fmt: skip
+
+
+_ENTRIES: tuple[PretrainedModel, ...] = (
+    _openmmlab(
+        "reds4",
+        "basicvsr_plusplus_c64n7_8x1_600k_reds4_20210217-db622b2f.pth",
+        sha256="db622b2fd4caae0a4c63ab5e54f1cfef7a62a0f3b8ad101aba2eae068d928549",
+        size=29349005,
+        task="VSR, trained on REDS (BIx4)",
+        paper_result="REDS4 32.3855/0.9069 (RGB)",
+    ),
+    _openmmlab(
+        "vimeo90k-bi",
+        "basicvsr_plusplus_c64n7_8x1_300k_vimeo90k_bi_20210305-4ef437e2.pth",
+        sha256="4ef437e27e7ed468853d9bad2e7a02e50fd4582c986a5cb4231054b0021b2e81",
+        size=None,
+        task="VSR, Vimeo-90K bicubic (BIx4)",
+        paper_result="Vid4 BI 27.7882/0.8401 (Y)",
+    ),
+    _openmmlab(
+        "vimeo90k-bd",
+        "basicvsr_plusplus_c64n7_8x1_300k_vimeo90k_bd_20210305-ab315ab1.pth",
+        sha256="ab315ab1d83d09834d43c8ba17d019282a93f0cbf40bfd49be99dfcebf4c12eb",
+        size=None,
+        task="VSR, Vimeo-90K blur-down (BDx4, Gaussian sigma 1.6)",
+        paper_result="Vid4 BD 29.0400/0.8753 (Y)",
+    ),
+    _openmmlab(
+        "ntire-vsr",
+        "basicvsr_plusplus_c128n25_ntire_vsr_20210311-1ff35292.pth",
+        sha256="1ff352921112b84cacc79b23df502a2319d5714d6b26730248839a6e4074c285",
+        size=None,
+        task="NTIRE 2021 VSR",
+        paper_result=None,
+    ),
+    _openmmlab(
+        "ntire-decompress-1",
+        "basicvsr_plusplus_c128n25_ntire_decompress_track1_20210223-7b2eba02.pth",
+        sha256="7b2eba02a24989bfbf8b2ed4a06c8e6fd5dbeb193b1178ef7171cd1c455ddb0f",
+        size=None,
+        task="NTIRE 2021 compressed video enhancement, track 1",
+        paper_result=None,
+    ),
+    _openmmlab(
+        "ntire-decompress-2",
+        "basicvsr_plusplus_c128n25_ntire_decompress_track2_20210314-eeae05e6.pth",
+        sha256="eeae05e655b9849d57a7bb732004ebeb75d376cb0bf76792f18ca0f9eb491774",
+        size=None,
+        task="NTIRE 2021 compressed video enhancement, track 2",
+        paper_result=None,
+    ),
+    _openmmlab(
+        "ntire-decompress-3",
+        "basicvsr_plusplus_c128n25_ntire_decompress_track3_20210304-6daf4a40.pth",
+        sha256="6daf4a405b0ff7221e3ac39b0a5c788468ae17661c577a3353b9fd477d0c983a",
+        size=None,
+        task="NTIRE 2021 compressed video enhancement, track 3",
+        paper_result=None,
+    ),
+    _holywu(
+        "deblur-dvd",
+        "basicvsr_plusplus_deblur_dvd-ecd08b7f.pth",
+        sha256="ecd08b7f938c54f5cd8b2e62cbf4867a1b9e0500ce728bd981a6b99ea1ea9dbf",
+        size=39153364,
+        task="video deblurring (DVD)",
+        paper_result=None,
+    ),
+    _holywu(
+        "deblur-gopro",
+        "basicvsr_plusplus_deblur_gopro-3c5bb9b5.pth",
+        sha256="3c5bb9b57b74b268624236ae01e7dc5f5d76ca0cdd3577f2f94d92943900f714",
+        size=39152148,
+        task="video deblurring (GoPro)",
+        paper_result=None,
+    ),
+    _holywu(
+        "denoise",
+        "basicvsr_plusplus_denoise-28f6920c.pth",
+        sha256="28f6920c4681bd8468a831d479459872c7f020d95c40eb3ced4745670bf2d596",
+        size=39152529,
+        task="video denoising",
+        paper_result=None,
+    ),
+    # Results of these checkpoints as OpenMMLab reports them (configs/basicvsr/README.md).
+    _basicvsr("basicvsr-reds4", "basicvsr_reds4_20120409-0e599677.pth", "VSR (BasicVSR, REDS)", "REDS4 31.4170/0.8909 (RGB)"),
+    _basicvsr("basicvsr-vimeo90k-bi", "basicvsr_vimeo90k_bi_20210409-d2d8f760.pth", "VSR (BasicVSR, Vimeo-90K BI)", "Vid4 BI 27.2755/0.8248 (Y)"),
+    _basicvsr("basicvsr-vimeo90k-bd", "basicvsr_vimeo90k_bd_20210409-0154dd64.pth", "VSR (BasicVSR, Vimeo-90K BD)", "Vid4 BD 27.9791/0.8556 (Y)"),
+    PretrainedModel(
+        name="realbasicvsr",
+        family="realbasicvsr",
+        file="realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds_20211104-52f77c2c.pth",
+        url=_OPENMMLAB_REALBASICVSR + "realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds_20211104-52f77c2c.pth",
+        sha256=None,
+        size=None,
+        task="real-world VSR (RealBasicVSR, GAN-finetuned)",
+        paper_result=None,
+        # OpenMMLab's evaluation value (the official demo script keeps the network default 255)
+        defaults={"refine_threshold": 5.0},
+    ),
+)
+
+#: Every known checkpoint by short name, in a fixed order: BasicVSR++ (super-resolution first),
+#: then BasicVSR, then RealBasicVSR.
+MODELS: dict[str, PretrainedModel] = {m.name: m for m in _ENTRIES}
+
+#: The model used when none is named: 4x super-resolution trained on REDS.
+DEFAULT_MODEL = "reds4"
+
+#: The model each family's filter entry point uses when none is named.
+_FAMILY_DEFAULTS = {"basicvsrpp": DEFAULT_MODEL, "basicvsr": "basicvsr-reds4", "realbasicvsr": "realbasicvsr"}
+
+
+def get(name: str) -> PretrainedModel:
+    """Return the :class:`PretrainedModel` for a short name from :data:`MODELS`.
+
+    Raises:
+        ValueError: if ``name`` is not in the table; the message lists the available names.
+    """
+    try:
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}") from None
+
+
+def default_for(family: str) -> str:
+    """The name of the default pretrained model of a family id (``"reds4"`` for BasicVSR++).
+
+    Raises:
+        KeyError: for a family without a pretrained model.
+    """
+    return _FAMILY_DEFAULTS[family]

@@ -1,0 +1,222 @@
+"""The VapourSynth filters: ``BasicVSRPP``, ``BasicVSR`` and ``RealBasicVSR``.
+
+Each entry point is made by :func:`make_entry_point` from its family's architecture and the one
+argument list of :mod:`vsvsrpp.plugin.args`, so they share every argument, its validation and
+its documentation; :func:`apply` runs whatever family a checkpoint holds (the command line and
+the benchmark use it). A call validates everything up front, then wires the pieces:
+
+    clip --(colors.to_rgb)--> RGB --(graph: windows, cuts, engine)--> RGB --(colors.from_rgb)--> out
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import vapoursynth as vs
+
+from .. import arch
+from ..arch import Architecture, CheckpointError
+from ..hub import registry
+from ..hub.checkpoint import Checkpoint, call_options, resolve
+from ..hub.download import DownloadError
+from ..runtime import memory
+from ..runtime.device import PRECISIONS, free_memory
+from ..runtime.engine import Engine, load_engine
+from ..runtime.windows import DEFAULT_WINDOW
+from . import args as arguments
+from .colors import Colors, format_problem, from_rgb, to_rgb
+from .graph import WindowGraph, cut_flags
+
+__all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "apply", "make_entry_point"]
+
+log = logging.getLogger("vsvsrpp")
+
+class _Errors:
+    """Builds ``vs.Error("<Filter>: ...")`` for the entry point in use."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, msg: str) -> vs.Error:
+        return vs.Error(f"{self.name}: {msg}")
+
+
+def _check_clip(clip: Any, error: _Errors) -> None:
+    if not isinstance(clip, vs.VideoNode):
+        raise error(f"clip must be a vapoursynth.VideoNode, got {type(clip).__name__}")
+    if clip.format is None or clip.format.id == vs.NONE or clip.width == 0 or clip.height == 0:
+        raise error(
+            "variable format or frame size is not supported; make them constant first, e.g. "
+            "core.resize.Bicubic(clip, width, height, format=vs.YUV420P8)"
+        )
+    if clip.num_frames < 1:
+        raise error("the clip has no frames")
+    problem = format_problem(clip.format)
+    if problem:
+        raise error(f"{problem}; convert it first, e.g. core.resize.Point(clip, format=vs.YUV444P16)")
+
+
+def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) -> tuple[Checkpoint, Engine]:
+    """Resolve the checkpoint and the shared engine; refuse a family other than the entry point's."""
+    try:
+        checkpoint = resolve(a.source)
+    except DownloadError as e:
+        raise error(f"weights for {a.source!r} are missing and could not be downloaded: {e}") from e
+    except (TypeError, ValueError, FileNotFoundError) as e:
+        raise error(str(e)) from e
+    try:
+        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        raise error(f"cannot load {checkpoint.path}: {e}") from e
+    found = engine.descriptor.architecture
+    if family is not None and found is not family:
+        raise error(f"{checkpoint.label} holds a {found.name} network; use vsvsrpp.{found.entry_point}(clip, weights=...)")
+    return checkpoint, engine
+
+
+def _plan(
+    clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, engine: Engine, name: str, error: _Errors
+) -> tuple[int, Engine]:
+    """The window, and the engine with the planned tile when ``window`` is None (memory plan)."""
+    if a.window is not None:
+        return a.window, engine
+    d = engine.descriptor
+    try:
+        chosen = memory.plan(
+            d.memory, *d.size_requirements.padded(clip.height, clip.width), free_memory(a.device), a.overlap,
+            PRECISIONS[a.precision].itemsize, DEFAULT_WINDOW, clip.num_frames,
+        )  # fmt: skip
+    except MemoryError as e:
+        where = "use device='cpu' or " if a.device.type == "cuda" else ""
+        raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from e
+    if chosen.tile is not None and a.tile is None:
+        engine = load_engine(checkpoint.path, a.device, a.precision, chosen.tile)
+    log.info("%s: window %d, tile %s (estimated %.0f MiB per pass)", name, chosen.window, engine.tile, chosen.estimate / 2**20)
+    return chosen.window, engine
+
+
+def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dict[str, Any]) -> vs.VideoNode:
+    """The one implementation behind every entry point (see :func:`make_entry_point`)."""
+    error = _Errors(name)
+    _check_clip(clip, error)
+    try:
+        a = arguments.validate(values, family.options if family is not None else arch.CALL_OPTIONS)
+        colors = _colors(clip, a)
+    except ValueError as e:
+        raise error(str(e)) from e
+    checkpoint, engine = _load(a, family, error)
+    try:
+        options = call_options(engine.descriptor, checkpoint, a.options)
+    except ValueError as e:
+        raise error(str(e)) from e
+    window, engine = _plan(clip, a, checkpoint, engine, name, error)
+    rgb = to_rgb(clip, colors)
+    flags = cut_flags(rgb, a.scene_detect, a.scene_threshold) if clip.num_frames > 1 else None
+    graph = WindowGraph(rgb, engine, window, a.overlap, flags, error, options)
+    out = vs.core.std.CopyFrameProps(graph.node, rgb)
+    return from_rgb(out, a.output_format or clip.format, colors, a.dither)
+
+
+def _colors(clip: vs.VideoNode, a: arguments.FilterArgs) -> Colors:
+    """The clip's colours; float RGB in and out needs no properties (and no frame is read)."""
+    if clip.format.id in (vs.RGBS, vs.RGBH) and (a.output_format or clip.format).id == clip.format.id:
+        return Colors.from_props({}, clip.format.color_family, clip.width, clip.height)
+    return Colors.from_video(clip, a.matrix)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------------
+
+_RETURNS = """Returns:
+    A clip of the same length, frame rate and frame properties (colour properties describe the
+    output), ``scale`` times wider and taller (4x for super-resolution models, 1x for
+    restoration models), RGB values clamped to [0, 1] before conversion. Frame ``n`` is
+    identical whatever the request order or thread count; with ``window >= clip.num_frames``
+    and no scene cut it equals one network pass over the whole clip.
+
+Raises:
+    vapoursynth.Error: ``"{name}: ..."`` for an unsupported, variable or empty clip, an unknown
+        model, missing weights, an unreadable checkpoint, a checkpoint of another family, bad
+        arguments (each quoted), or (when a frame is produced) NaN/Inf in the input.
+"""
+
+_CLIP_DOC = (
+    "constant format and size: YUV (4:2:0, 4:2:2, 4:4:4, 4:1:0; 8-16 bit integer or float), RGB "
+    "(RGB24/30/48, RGBH, RGBS) or GRAY. YUV is converted to RGB with the matrix, range and chroma location "
+    "of its first frame's properties (``_Matrix``, ``_Range`` or the older ``_ColorRange``, "
+    "``_ChromaLocation``; defaults limited range, left chroma, and the matrix of the standard size: BT.601 "
+    "up to 1024x576, BT.709 from 1280 wide or 720 tall)."
+)
+
+
+def _docstring(family: Architecture, default_model: str) -> str:
+    def item(name: str, doc: str) -> str:
+        return textwrap.fill(f"{name}: {doc}", 96, initial_indent="    ", subsequent_indent="        ")
+
+    lines = [textwrap.fill(family.summary, 96), "", "Args:", item("clip", _CLIP_DOC)]
+    lines.append(item("model", f"pretrained registry name (``vsvsrpp.hub.MODELS``; default ``{default_model!r}``); "
+                               "downloaded and verified on first use. Ignored when ``weights`` is given."))
+    lines += [item(p.name, p.doc) for p in arguments.PARAMS]
+    lines += [item(o.name, o.doc + ".") for o in family.options]
+    lines += ["", _RETURNS.format(name=family.entry_point)]
+    return "\n".join(lines)
+
+
+def _signature(default_model: str | None, options: tuple) -> inspect.Signature:
+    P = inspect.Parameter
+    params = [P("clip", P.POSITIONAL_OR_KEYWORD, annotation="vs.VideoNode"),
+              P("model", P.POSITIONAL_OR_KEYWORD, default=default_model, annotation="str")]  # fmt: skip
+    params += [P(p.name, P.KEYWORD_ONLY, default=p.default, annotation=p.annotation) for p in arguments.PARAMS]
+    params += [P(o.name, P.KEYWORD_ONLY, default=None, annotation=f"{o.type.__name__} | None") for o in options]
+    return inspect.Signature(params, return_annotation="vs.VideoNode")
+
+
+def _bind(name: str, signature: inspect.Signature, args: tuple, kwargs: dict) -> tuple[Any, dict[str, Any]]:
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as e:
+        known = ", ".join(p for p in signature.parameters)
+        raise vs.Error(f"{name}: {e}; arguments: {known}") from None
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    return values.pop("clip"), values
+
+
+def make_entry_point(family: Architecture) -> Callable[..., vs.VideoNode]:
+    """The filter function of a family: the shared arguments plus the family's call options, a
+    signature and a docstring built from them (see ``help(vsvsrpp.BasicVSRPP)``)."""
+    default_model = registry.default_for(family.id)
+    signature = _signature(default_model, family.options)
+
+    def entry_point(*args: Any, **kwargs: Any) -> vs.VideoNode:
+        clip, values = _bind(family.entry_point, signature, args, kwargs)
+        return _run(family.entry_point, family, clip, values)
+
+    entry_point.__name__ = entry_point.__qualname__ = family.entry_point
+    entry_point.__module__ = "vsvsrpp"
+    entry_point.__signature__ = signature  # type: ignore[attr-defined]
+    entry_point.__doc__ = _docstring(family, default_model)
+    return entry_point
+
+
+_APPLY_SIGNATURE = _signature(registry.DEFAULT_MODEL, arch.CALL_OPTIONS)
+
+
+def apply(*args: Any, **kwargs: Any) -> vs.VideoNode:
+    """Run whatever family the checkpoint holds, with the entry points' arguments (the union
+    of the families' call options; one that does not apply to the checkpoint's family is an
+    error). Errors read ``"vsvsrpp: ..."``."""
+    clip, values = _bind("vsvsrpp", _APPLY_SIGNATURE, args, kwargs)
+    return _run("vsvsrpp", None, clip, values)
+
+
+apply.__signature__ = _APPLY_SIGNATURE  # type: ignore[attr-defined]
+
+BasicVSRPP = make_entry_point(arch.basicvsrpp.ARCH)
+BasicVSR = make_entry_point(arch.basicvsr.ARCH)
+RealBasicVSR = make_entry_point(arch.realbasicvsr.ARCH)

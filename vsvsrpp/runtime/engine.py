@@ -1,0 +1,281 @@
+"""The engine: runs a network on one window of frames, on a device, in a precision.
+
+Knows nothing of VapourSynth, so the filters, evaluation and the benchmark share it. Padding to
+the network's size requirements lives in the network's ``forward``; device placement,
+precision, spatial tiles, out-of-memory back-off and the serialisation of passes live here.
+
+* One lock per model instance: every :class:`Engine` on a network (and so every filter that
+  shares a cached engine) runs its passes one at a time.
+* :func:`load_engine` builds the network once per (checkpoint file identity, device,
+  precision) and an engine once per tile size on top; the identity is the file's path, inode,
+  size and modification time, so a checkpoint replaced on disk is loaded again.
+* Results come back on the host by default; ``to_host=False`` leaves them on the device for a
+  transfer path that reads device memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import arch
+from ..arch import ModelDescriptor
+from ..hub.checkpoint import read_state_dict
+from .device import PRECISIONS, resolve_device, resolve_precision
+from .memory import MIN_TILE
+from .windows import WindowPlan
+
+log = logging.getLogger("vsvsrpp")
+
+#: Engines kept by :func:`load_engine` (least recently used dropped first).
+CACHED_ENGINES = 4
+
+
+@dataclass
+class _Placement:
+    device: torch.device
+    dtype: torch.dtype
+    lock: threading.RLock
+
+
+_placements: weakref.WeakKeyDictionary[nn.Module, _Placement] = weakref.WeakKeyDictionary()
+_placements_guard = threading.Lock()
+
+
+def _place(descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype) -> _Placement:
+    """Move the network to ``device`` in ``dtype`` (its ``fp32_modules`` in float32), once, and
+    return its placement with the lock of this model instance.
+
+    Raises:
+        ValueError: if the same network instance already runs on another device or in another
+            dtype (an engine would change it under the other's feet).
+    """
+    model = descriptor.model
+    with _placements_guard:
+        placed = _placements.get(model)
+        if placed is not None:
+            if (placed.device, placed.dtype) != (device, dtype):
+                raise ValueError(
+                    f"this network already runs on {placed.device} in {placed.dtype}; load the checkpoint again "
+                    f"for {device} in {dtype}"
+                )
+            return placed
+        model.to(device, dtype).eval()
+        for name in descriptor.fp32_modules:
+            model.get_submodule(name).float()
+        placed = _placements[model] = _Placement(device, dtype, threading.RLock())
+        return placed
+
+
+def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Cover ``[0, length)`` with spans of ``tile`` pixels, neighbours overlapping by at least
+    ``overlap``; the last span ends at ``length``."""
+    if tile >= length:
+        return [(0, length)]
+    step = max(tile - overlap, 1)
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    return [(s, s + tile) for s in starts]
+
+
+def _ramp(span: tuple[int, int], length: int, overlap: int, scale: int) -> torch.Tensor:
+    """Blending weights along one axis of a tile's output: rising linearly over ``overlap``
+    input pixels at edges shared with a neighbour, 1 elsewhere."""
+    a, b = span
+    j = torch.arange(a * scale, b * scale, dtype=torch.float32) + 0.5
+    w = torch.ones_like(j)
+    if overlap > 0:
+        if a > 0:
+            w = torch.minimum(w, (j - a * scale) / (overlap * scale))
+        if b < length:
+            w = torch.minimum(w, (b * scale - j) / (overlap * scale))
+    return w
+
+
+class Engine:
+    """Run a video network on windows of frames.
+
+    Args:
+        descriptor: the network and what is known of it (:mod:`vsvsrpp.arch`). Its network is
+            moved to ``device`` in the precision's dtype, in place.
+        device: where to run it (``None``: CUDA when available, else the CPU); validated by
+            :func:`~vsvsrpp.runtime.device.resolve_device`.
+        precision: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"auto"`` (fp16 on CUDA, fp32 on the
+            CPU). In reduced precision the convolutions run in that dtype while the descriptor's
+            ``fp32_modules`` (SPyNet: flow), the sampling grids of flow warping and the
+            deformable-convolution offsets stay float32: half precision cannot address pixels
+            above 1024 finer than 1 px.
+        tile: split frames into square tiles of this many input pixels (None: whole frames).
+        tile_overlap: input pixels shared by neighbouring tiles, blended with linear ramps.
+
+    Attributes:
+        descriptor, device, precision, dtype, scale: as resolved.
+        lock: the re-entrant lock of the network instance; held during every pass.
+        tile: the tile size in use; halved after a CUDA out-of-memory error (with one warning).
+
+    Raises:
+        ValueError: for a bad device or precision, a precision the family does not support, or
+            a network instance already placed elsewhere.
+    """
+
+    def __init__(
+        self,
+        descriptor: ModelDescriptor,
+        device: str | int | torch.device | None = None,
+        precision: str = "fp32",
+        tile: int | None = None,
+        tile_overlap: int = 16,
+    ):
+        self.descriptor = descriptor
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        if self.precision not in descriptor.precisions:
+            raise ValueError(f"{descriptor.name} runs in {', '.join(descriptor.precisions)}, not {self.precision}")
+        if self.precision == "fp16" and self.device.type == "cpu":
+            log.warning("fp16 on the CPU is very slow (no native half convolutions); bf16 or fp32 are faster")
+        self.dtype = PRECISIONS[self.precision]
+        self.lock = _place(descriptor, self.device, self.dtype).lock
+        self.model = descriptor.model
+        self.scale = descriptor.scale
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self._warned = False
+
+    def __call__(self, frames: torch.Tensor, *, to_host: bool = True, **options) -> torch.Tensor:
+        """Process one window (one pass; the network's lock is held throughout).
+
+        Args:
+            frames: ``(t, 3, h, w)`` float RGB in [0, 1] on any device.
+            to_host: return the result in host memory (else on :attr:`device`).
+            options: the family's call options (e.g. RealBasicVSR's ``refine_threshold``), per
+                call so that one cached engine serves every filter.
+
+        Returns:
+            ``(t, 3, scale*h, scale*w)`` float32, clamped to [0, 1].
+
+        Raises:
+            torch.OutOfMemoryError: when even :data:`vsvsrpp.runtime.memory.MIN_TILE` tiles do
+                not fit.
+        """
+        with self.lock, torch.inference_mode():
+            while True:
+                try:
+                    return self._tiled(frames, options, to_host)
+                except torch.OutOfMemoryError:
+                    smaller = (self.tile or max(frames.shape[-2:])) // 2 // 16 * 16
+                    if smaller < MIN_TILE:
+                        raise
+                    if not self._warned:
+                        log.warning("out of memory on %s; retrying with %d px tiles", self.device, smaller)
+                        self._warned = True
+                    self.tile = smaller
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+
+    def _whole(self, frames: torch.Tensor, options: dict) -> torch.Tensor:
+        x = frames.to(self.device, self.dtype).unsqueeze(0)
+        return self.model(x, **options)[0].float().clamp_(0.0, 1.0)
+
+    def _tiled(self, frames: torch.Tensor, options: dict, to_host: bool) -> torch.Tensor:
+        t, _, h, w = frames.shape
+        if self.tile is None or (h <= self.tile and w <= self.tile):
+            out = self._whole(frames, options)
+            return out.cpu() if to_host else out
+        s, ov = self.scale, self.tile_overlap
+        where = torch.device("cpu") if to_host else self.device
+        out = torch.zeros(t, 3, h * s, w * s, device=where)
+        weight = torch.zeros(h * s, w * s, device=where)
+        for ys in tile_spans(h, self.tile, ov):
+            wy = _ramp(ys, h, ov, s).to(where)
+            for xs in tile_spans(w, self.tile, ov):
+                part = self._whole(frames[..., ys[0] : ys[1], xs[0] : xs[1]], options).to(where)
+                mask = wy[:, None] * _ramp(xs, w, ov, s).to(where)[None, :]
+                out[..., ys[0] * s : ys[1] * s, xs[0] * s : xs[1] * s] += part * mask
+                weight[ys[0] * s : ys[1] * s, xs[0] * s : xs[1] * s] += mask
+        return out.div_(weight)
+
+    def process_sequence(self, frames: torch.Tensor, window: int, overlap: int, **options) -> torch.Tensor:
+        """Process a whole sequence window by window, exactly as the VapourSynth filter does.
+
+        Args:
+            frames: ``(t, 3, h, w)`` float RGB in [0, 1].
+            window, overlap: the window grid (see :class:`vsvsrpp.runtime.windows.WindowPlan`).
+            options: the family's call options, for every window.
+
+        Returns:
+            ``(t, 3, scale*h, scale*w)`` float32 on the CPU, clamped to [0, 1].
+
+        Raises:
+            ValueError: for bad ``window``/``overlap`` values.
+        """
+        plan = WindowPlan(frames.shape[0], window, overlap)
+        return torch.cat([self(frames[w.start : w.end], **options)[w.emitted] for w in plan])
+
+
+# ---------------------------------------------------------------------------------------------
+# the shared engines
+# ---------------------------------------------------------------------------------------------
+
+_engines: OrderedDict[tuple, Engine] = OrderedDict()
+_engines_guard = threading.Lock()
+
+
+def file_identity(path: str | os.PathLike) -> tuple:
+    """``(resolved path, device, inode, size, mtime_ns)`` of a file: changes when it is replaced
+    or rewritten.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    return str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def load_engine(
+    path: str | os.PathLike,
+    device: str | int | torch.device | None = None,
+    precision: str = "auto",
+    tile: int | None = None,
+) -> Engine:
+    """The shared engine for a checkpoint file, device, precision and tile size.
+
+    The network is read and built once per (file identity, device, precision) and shared by
+    the engines of every tile size; the :data:`CACHED_ENGINES` most recently used engines are
+    kept. A file replaced or rewritten on disk has a new identity: it is read again, and the
+    engines of its previous content are dropped.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: for a bad device or precision.
+        vsvsrpp.arch.CheckpointError: if the file is not a loadable checkpoint.
+    """
+    identity = file_identity(path)
+    dev = resolve_device(device)
+    key = (identity, str(dev), resolve_precision(precision, dev), tile)
+    with _engines_guard:
+        engine = _engines.get(key)
+        if engine is not None:
+            _engines.move_to_end(key)
+            return engine
+        for old in [k for k in _engines if k[0][0] == identity[0] and k[0] != identity]:
+            del _engines[old]
+        same_model = next((e for k, e in _engines.items() if k[:3] == key[:3]), None)
+        descriptor = same_model.descriptor if same_model is not None else arch.load(read_state_dict(path))
+        engine = _engines[key] = Engine(descriptor, dev, key[2], tile)
+        while len(_engines) > CACHED_ENGINES:
+            _engines.popitem(last=False)
+        return engine
+
+
+def clear_engines() -> None:
+    """Forget every shared engine (their networks are freed once no filter holds them)."""
+    with _engines_guard:
+        _engines.clear()
