@@ -78,9 +78,7 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     return checkpoint, engine
 
 
-def _plan(
-    clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, engine: Engine, name: str, error: _Errors
-) -> tuple[int, Engine]:
+def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, engine: Engine, error: _Errors) -> tuple[int, Engine]:
     """The window, and the engine with the planned tile when ``window`` is None (memory plan)."""
     if a.window is not None:
         return a.window, engine
@@ -95,7 +93,7 @@ def _plan(
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from e
     if chosen.tile is not None and a.tile is None:
         engine = load_engine(checkpoint.path, a.device, a.precision, chosen.tile)
-    log.info("%s: window %d, tile %s (estimated %.0f MiB per pass)", name, chosen.window, engine.tile, chosen.estimate / 2**20)
+    log.info("%s: window %d, tile %s (estimated %.0f MiB per pass)", d.name, chosen.window, engine.tile, chosen.estimate / 2**20)
     return chosen.window, engine
 
 
@@ -113,7 +111,7 @@ def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dic
         options = call_options(engine.descriptor, checkpoint, a.options)
     except ValueError as e:
         raise error(str(e)) from e
-    window, engine = _plan(clip, a, checkpoint, engine, name, error)
+    window, engine = _plan(clip, a, checkpoint, engine, error)
     rgb = to_rgb(clip, colors)
     flags = cut_flags(rgb, a.scene_detect, a.scene_threshold) if clip.num_frames > 1 else None
     graph = WindowGraph(rgb, engine, window, a.overlap, flags, error, options)
