@@ -226,13 +226,13 @@ def test_script_args():
     assert values == {"frames": "/f.npy", "weights": "/w.pth", "device": "cpu", "precision": "bf16", "options": '{"cleaning_passes": null}'}
 
 
-def test_prepare_network_follows_the_engine(tiny_weights):
-    model, dtype = bench.prepare_network(tiny_weights, torch.device("cpu"), "bf16")
-    assert dtype == torch.bfloat16
-    assert model.conv_last.weight.dtype == torch.bfloat16
-    assert model.spynet.mean.dtype == torch.float32  # the engine keeps SPyNet in float32
-    model, dtype = bench.prepare_network(tiny_weights, torch.device("cpu"), "fp32")
-    assert dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
+def test_prepare_engine_follows_the_precision(tiny_weights):
+    engine = bench.prepare_engine(tiny_weights, torch.device("cpu"), "bf16")
+    assert engine.dtype == torch.bfloat16
+    assert engine.model.conv_last.weight.dtype == torch.bfloat16
+    assert engine.model.spynet.mean.dtype == torch.float32  # the engine keeps SPyNet in float32
+    engine = bench.prepare_engine(tiny_weights, torch.device("cpu"), "fp32")
+    assert engine.dtype == torch.float32 and all(p.dtype == torch.float32 for p in engine.model.parameters())
 
 
 def test_prepare_engine_keeps_each_familys_flow_in_fp32(tiny_realbasicvsr_checkpoint):

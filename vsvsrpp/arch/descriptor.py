@@ -25,10 +25,6 @@ from torch import nn
 
 from .state_dict import CheckpointError, StateDict
 
-#: Precision names every family supports (the runtime maps them to dtypes).
-ALL_PRECISIONS = ("fp32", "fp16", "bf16")
-
-
 @dataclass(frozen=True)
 class SizeRequirements:
     """Spatial size a network accepts, in input pixels.
@@ -108,7 +104,8 @@ class ModelDescriptor:
         memory: the shape the memory model needs.
         fp32_modules: names of submodules (``model.get_submodule``) that must stay float32 in
             reduced precision (flow estimation).
-        precisions: precision names the family supports.
+        precisions: the precision names (``"fp32"``, ``"fp16"``, ``"bf16"``) the network supports,
+            or ``None`` for every precision of :data:`vsvsrpp.runtime.device.PRECISIONS`.
         defaults: default values of the family's :attr:`Architecture.options`.
     """
 
@@ -119,7 +116,7 @@ class ModelDescriptor:
     size_requirements: SizeRequirements
     memory: MemoryShape
     fp32_modules: tuple[str, ...] = ()
-    precisions: tuple[str, ...] = ALL_PRECISIONS
+    precisions: tuple[str, ...] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from ..arch import ARCHITECTURES
+from ..tools.bench.options import BenchOptions
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError
 from .options import add_family_options, add_model_source, family_options, positive_int
 
 #: The random network when neither --model nor --weights is given: the official c64n7 shape.
-RANDOM_DEFAULTS = {"arch": "basicvsrpp", "mid_channels": 64, "num_blocks": 7}
+RANDOM_DEFAULTS = {k: getattr(BenchOptions, k) for k in ("arch", "mid_channels", "num_blocks")}
 
 
 def _add_network(p: argparse.ArgumentParser) -> None:

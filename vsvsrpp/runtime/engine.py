@@ -136,7 +136,7 @@ class Engine:
         self.descriptor = descriptor
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
-        if self.precision not in descriptor.precisions:
+        if descriptor.precisions is not None and self.precision not in descriptor.precisions:
             raise ValueError(f"{descriptor.name} runs in {', '.join(descriptor.precisions)}, not {self.precision}")
         if self.precision == "fp16" and self.device.type == "cpu":
             log.warning("fp16 on the CPU is very slow (no native half convolutions); bf16 or fp32 are faster")

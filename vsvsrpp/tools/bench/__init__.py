@@ -36,7 +36,7 @@ from __future__ import annotations
 from ...runtime.device import PRECISIONS
 from .end_to_end import filter_kwargs, find_vspipe, time_end_to_end
 from .environment import cpu_model, environment_info
-from .model_only import prepare_engine, prepare_network, synthetic_frames, time_model_only
+from .model_only import prepare_engine, synthetic_frames, time_model_only
 from .network import BenchNetwork, select_network, write_random_checkpoint
 from .options import BenchError, BenchOptions, parse_precisions, parse_sizes
 from .reference import (
@@ -68,7 +68,6 @@ __all__ = [
     "parse_precisions",
     "parse_sizes",
     "prepare_engine",
-    "prepare_network",
     "reference_state_dict",
     "run_benchmark",
     "select_network",

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ...hub.checkpoint import load_descriptor
 from ...runtime.device import resolve_device
@@ -45,18 +44,6 @@ def prepare_engine(weights: str | os.PathLike, device: str | torch.device | None
         FileNotFoundError, vsvsrpp.arch.CheckpointError: for a missing or unloadable file.
     """
     return Engine(load_descriptor(weights), device, precision=precision)
-
-
-def prepare_network(
-    weights: str | os.PathLike, device: str | torch.device | None, precision: str
-) -> tuple[nn.Module, torch.dtype]:
-    """The network as the engine runs it in ``precision``, and the dtype its input is given in.
-
-    Raises:
-        See :func:`prepare_engine`.
-    """
-    engine = prepare_engine(weights, device, precision)
-    return engine.model, engine.dtype
 
 
 def time_model_only(
