@@ -8,9 +8,11 @@ generated checkpoints of each family.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from conftest import make_checkpoint
 from vsvsrpp import cli
 from vsvsrpp.arch.basicvsr import BasicVSRConfig
 from vsvsrpp.cli import encode, upscale
+from vsvsrpp.cli.options import run_kwargs
 from vsvsrpp.plugin.colors import Colors, guess_matrix, source_chromaloc, source_range
 
 core = vs.core
@@ -156,14 +159,14 @@ def test_output_must_not_be_the_input(tmp_path, capsys):
     assert inp.read_bytes() == b"x"
 
 
-def test_network_kwargs_only_passes_given_options():
+def test_run_kwargs_only_passes_given_options():
     parser = cli.build_parser()
     args = parser.parse_args(["upscale", "in.mp4", "out.mkv"])
-    assert upscale.network_kwargs(args) == {}
+    assert run_kwargs(args) == {}
     args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--weights", "w.pth", "--device", "cpu", "--window", "8", "--overlap", "2"])
-    assert upscale.network_kwargs(args) == {"weights": Path("w.pth"), "device": "cpu", "window": 8, "overlap": 2}
+    assert run_kwargs(args) == {"weights": Path("w.pth"), "device": "cpu", "window": 8, "overlap": 2}
     args = parser.parse_args(["upscale", "in.mp4", "out.mkv", "--model", "realbasicvsr", "--refine-threshold", "3", "--cleaning-passes", "2"])
-    assert upscale.network_kwargs(args) == {"model": "realbasicvsr", "refine_threshold": 3.0, "cleaning_passes": 2}
+    assert run_kwargs(args) == {"model": "realbasicvsr", "refine_threshold": 3.0, "cleaning_passes": 2}
 
 
 @pytest.mark.parametrize(("extra", "message"), [(["--refine-threshold", "-1"], "refine_threshold must be a number >= 0"),
@@ -335,10 +338,19 @@ def test_upscale_pix_fmt_option(videos, tmp_path, stand_in):
     assert video_stream(probe_video(out))["pix_fmt"] == "yuv444p"
 
 
-def test_upscale_overwrites_existing_output_atomically(videos, tmp_path, stand_in):
+def test_upscale_refuses_to_replace_a_file_without_overwrite(videos, tmp_path, stand_in, capsys):
     out = tmp_path / "out.mkv"
     out.write_bytes(b"old")
-    assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast", "--no-progress"]) == 0
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--no-progress"]) == 2
+    assert "already exists; give --overwrite (-y)" in capsys.readouterr().err
+    assert out.read_bytes() == b"old" and stand_in == []
+
+
+@pytest.mark.parametrize("flag", ["--overwrite", "-y"])
+def test_upscale_overwrites_existing_output_atomically(videos, tmp_path, stand_in, flag):
+    out = tmp_path / "out.mkv"
+    out.write_bytes(b"old")
+    assert cli.main(["upscale", str(videos["plain"]), str(out), flag, "--preset", "ultrafast", "--no-progress"]) == 0
     assert int(video_stream(probe_video(out))["nb_read_frames"]) == 6
     assert leftovers(tmp_path) == []
 
@@ -385,11 +397,12 @@ def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, ca
     assert list(tmp_path.iterdir()) == []
 
 
-def test_interrupt_removes_partial_file(videos, tmp_path, stand_in, monkeypatch, capsys):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_signal_removes_partial_file(videos, tmp_path, stand_in, monkeypatch, capsys, sig, code):
     real_prepare = upscale.prepare_clip
 
     class Interrupting:
-        """Delegates to the real clip, but Ctrl-C arrives after some frames were written."""
+        """Delegates to the real clip, but the signal arrives after some frames were written."""
 
         def __init__(self, clip):
             self._clip = clip
@@ -400,7 +413,9 @@ def test_interrupt_removes_partial_file(videos, tmp_path, stand_in, monkeypatch,
         def output(self, fileobj, **kwargs):
             core.std.Trim(self._clip, 0, 2).output(fileobj, **kwargs)
             fileobj.flush()
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), sig)
+            time.sleep(0.5)
+            self._clip.output(fileobj, **kwargs)  # ffmpeg is gone by now: a broken pipe
 
     def prepare(args):
         clip, color = real_prepare(args)
@@ -408,9 +423,10 @@ def test_interrupt_removes_partial_file(videos, tmp_path, stand_in, monkeypatch,
 
     monkeypatch.setattr(upscale, "prepare_clip", prepare)
     out = tmp_path / "out.mkv"
-    assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == 130
-    assert "interrupted" in capsys.readouterr().err
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == code
+    assert f"vsvsrpp: error: interrupted by {signal.Signals(sig).name}" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # main() put the defaults back
 
 
 def test_undecodable_input(tmp_path, capsys):

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if srv.mode == "drip":  # one byte every 0.1 s: never silent for long, never done
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for byte in body:
+                if srv.release.wait(0.1):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
             return
         if srv.mode == "stall":
             self.send_response(200)
@@ -233,7 +244,7 @@ def test_truncated_body(ckpt, server, home):
 def test_size_mismatch_with_catalogue(ckpt, server, home):
     data, info = ckpt
     info = dataclasses.replace(info, size=len(data) + 1)
-    with pytest.raises(DownloadError, match="truncated download"):
+    with pytest.raises(DownloadError, match="truncated: expected"):
         weights.download(info, progress=False)
     assert _leftovers(home) == []
 
@@ -263,13 +274,60 @@ def test_connection_refused(ckpt, home, monkeypatch):
     assert _leftovers(home) == []
 
 
-def test_read_timeout(ckpt, server, home, monkeypatch):
+def test_silent_server_fails_at_the_stall_deadline(ckpt, server, home, monkeypatch):
     _, info = ckpt
     server.mode = "stall"
-    monkeypatch.setattr(weights, "TIMEOUT", 0.3)
+    monkeypatch.setenv("VSVSRPP_STALL_TIMEOUT", "0.3")
+    start = time.monotonic()
     with pytest.raises(DownloadError, match="(?i)timed out"):
         weights.download(info, progress=False)
+    assert time.monotonic() - start < 3
     assert _leftovers(home) == []
+
+
+def test_dripping_server_fails_within_the_stall_deadline(ckpt, server, home, monkeypatch):
+    _, info = ckpt
+    server.mode = "drip"  # a byte every 0.1 s: each read succeeds, the download never ends
+    monkeypatch.setenv("VSVSRPP_STALL_TIMEOUT", "1")
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="stalled: .* bytes in the last 1 s .*VSVSRPP_STALL_TIMEOUT=1"):
+        weights.download(info, progress=False)
+    assert time.monotonic() - start < 3
+    assert _leftovers(home) == []
+
+
+def test_overall_deadline(ckpt, server, home, monkeypatch):
+    _, info = ckpt
+    server.mode = "drip"
+    monkeypatch.setattr(weights, "STALL_BYTES", 1)  # the drip is not a stall here
+    monkeypatch.setenv("VSVSRPP_DOWNLOAD_TIMEOUT", "0.8")
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="not finished after 1 s .*VSVSRPP_DOWNLOAD_TIMEOUT=0.8"):
+        weights.download(info, progress=False)
+    assert time.monotonic() - start < 3
+    assert _leftovers(home) == []
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
+def test_bad_deadline_setting_is_quoted(ckpt, server, home, monkeypatch, value):
+    _, info = ckpt
+    monkeypatch.setenv("VSVSRPP_STALL_TIMEOUT", value)
+    with pytest.raises(DownloadError, match=f"VSVSRPP_STALL_TIMEOUT must be a positive number of seconds, got '{value}'"):
+        weights.download(info, progress=False)
+    assert _leftovers(home) == []
+
+
+def test_cached_problem(ckpt, server, home):
+    body, info = ckpt
+    assert weights.cached_problem(info) is None  # absent
+    weights.download(info, progress=False)
+    assert weights.cached_problem(info) is None
+    path = weights.checkpoint_path(info)
+    path.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # same size, one bit flipped
+    problem = weights.cached_problem(info)
+    assert problem is not None and "sha256 mismatch" in problem and f"vsvsrpp download {info.name} --force" in problem
+    path.write_bytes(body[:10])
+    assert "expected" in weights.cached_problem(dataclasses.replace(info, size=len(body)))
 
 
 def test_interrupt_removes_partial_file(ckpt, server, home, monkeypatch):

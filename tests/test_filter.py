@@ -162,8 +162,19 @@ def test_not_a_checkpoint(tmp_path):
 def test_missing_catalogue_weights_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path))
     monkeypatch.setenv("VSVSRPP_URL_BASE", "http://127.0.0.1:9/")  # discard port: refused
-    expect_error(f"missing and could not be downloaded.*{tmp_path}", model="reds4")
+    expect_error(f"could not download the 'reds4' checkpoint.*place it by hand at {tmp_path}", model="reds4")
     assert not any(tmp_path.iterdir())
+
+
+def test_damaged_cached_checkpoint_says_how_to_repair(tmp_path, monkeypatch):
+    from vsvsrpp.hub import download, registry
+
+    monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path))
+    cached = download.checkpoint_path(registry.MODELS["reds4"])
+    cached.write_bytes(b"not a checkpoint")
+    with pytest.raises(vs.Error, match=r"vsvsrpp download reds4 --force") as info:
+        vsvsrpp.BasicVSRPP(clip_from_array(moving_frames(2, 16, 16)), model="reds4")
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # one message, no chained traceback
 
 
 def test_cuda_requested_without_cuda(tiny_checkpoint):

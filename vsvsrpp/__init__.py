@@ -15,14 +15,17 @@ precision, memory, windows, engine), :mod:`vsvsrpp.plugin` (the VapourSynth filt
 :mod:`vsvsrpp.tools` (evaluation, training, benchmark) and :mod:`vsvsrpp.cli`.
 """
 
-from .hub.checkpoint import load_model
-
 __version__ = "0.1.0"
 __all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
-    # The filters import VapourSynth; keep `import vsvsrpp` light for torch-only users.
+    # Keep `import vsvsrpp` light: the filters import VapourSynth, load_model imports torch, and
+    # `vsvsrpp --help` imports neither.
+    if name == "load_model":
+        from .hub.checkpoint import load_model
+
+        return load_model
     if name in ("BasicVSRPP", "BasicVSR", "RealBasicVSR"):
         from .plugin import entry
 

@@ -162,6 +162,7 @@ class BasicVSRArchitecture(Architecture):
     entry_point = "BasicVSR"
     network = BasicVSR
     fp32_modules = ("spynet",)
+    step_modules = ("backward_resblocks", "forward_resblocks")
     summary = (
         "4x super-resolution with BasicVSR (Chan et al., CVPR 2021): first-order bidirectional "
         "propagation with flow warping; lighter than BasicVSR++ and a little less accurate."

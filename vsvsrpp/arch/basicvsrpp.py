@@ -264,6 +264,7 @@ class BasicVSRPPArchitecture(Architecture):
     entry_point = "BasicVSRPP"
     network = BasicVSRPlusPlus
     fp32_modules = ("spynet",)
+    step_modules = tuple(f"backbone.{b}" for b in BRANCHES) + ("reconstruction",)
     summary = (
         "Super-resolve (or restore) a clip with BasicVSR++ (Chan et al., CVPR 2022): second-order grid "
         "propagation with flow-guided deformable alignment; 4x models for clean or mildly compressed "

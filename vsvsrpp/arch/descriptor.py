@@ -104,6 +104,9 @@ class ModelDescriptor:
         memory: the shape the memory model needs.
         fp32_modules: names of submodules (``model.get_submodule``) that must stay float32 in
             reduced precision (flow estimation).
+        step_modules: names of submodules called once per frame by each step of a pass (the
+            propagation branches, the reconstruction): the engine counts their calls for
+            progress and checks for cancellation before each.
         precisions: the precision names (``"fp32"``, ``"fp16"``, ``"bf16"``) the network supports,
             or ``None`` for every precision of :data:`vsvsrpp.runtime.device.PRECISIONS`.
         defaults: default values of the family's :attr:`Architecture.options`.
@@ -116,6 +119,7 @@ class ModelDescriptor:
     size_requirements: SizeRequirements
     memory: MemoryShape
     fp32_modules: tuple[str, ...] = ()
+    step_modules: tuple[str, ...] = ()
     precisions: tuple[str, ...] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -137,6 +141,8 @@ class Architecture(ABC):
     * ``summary``: one sentence for the entry point's docstring (paper and use);
     * ``network``: the ``nn.Module`` class, built from a config;
     * ``fp32_modules``: submodules that stay float32 in reduced precision (flow estimation);
+    * ``step_modules``: submodules called once per frame by each step of a pass (progress and
+      cancellation points of the engine);
     * ``options``: the :class:`CallOption` s its ``forward`` takes besides the frames.
 
     Configs have ``scale`` and ``size_requirements`` properties; networks keep their config as
@@ -149,6 +155,7 @@ class Architecture(ABC):
     summary: ClassVar[str]
     network: ClassVar[type[nn.Module]]
     fp32_modules: ClassVar[tuple[str, ...]] = ()
+    step_modules: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[tuple[CallOption, ...]] = ()
 
     @abstractmethod
@@ -186,6 +193,7 @@ class Architecture(ABC):
             size_requirements=cfg.size_requirements,
             memory=self.memory_shape(cfg),
             fp32_modules=self.fp32_modules,
+            step_modules=self.step_modules,
             defaults=self.defaults(cfg),
         )
 

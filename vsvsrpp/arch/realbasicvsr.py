@@ -237,6 +237,7 @@ class RealBasicVSRArchitecture(Architecture):
     entry_point = "RealBasicVSR"
     network = RealBasicVSR
     fp32_modules = ("basicvsr.spynet",)
+    step_modules = ("basicvsr.backward_resblocks", "basicvsr.forward_resblocks")
     summary = (
         "4x real-world super-resolution with RealBasicVSR (Chan et al., \"Investigating Tradeoffs in "
         "Real-World Video Super-Resolution\", CVPR 2022), for noisy, compressed or blurry footage. An "

@@ -1,11 +1,14 @@
-"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``eval``, ``train`` and ``bench``.
+"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``compare``, ``eval``, ``train`` and ``bench``.
 
-One module per subcommand (each with ``add_parser`` and ``run``); :mod:`~vsvsrpp.cli.encode`
-holds the ffmpeg pipeline of ``upscale``, :mod:`~vsvsrpp.cli.options` the option types shared by
-the subcommands. Messages, warnings and progress go to stderr; stdout carries only the result
-(paths, tables, JSON, or the video with ``upscale ... -``).
+One module per subcommand (each with ``NAME``, ``HELP``, ``add_parser`` and ``run``), light to
+import: torch, torchvision and VapourSynth are imported only by the subcommand that runs, so
+``vsvsrpp --help`` and ``--version`` answer at once. :mod:`~vsvsrpp.cli.encode` holds the ffmpeg
+pipeline of ``upscale``, :mod:`~vsvsrpp.cli.options` the option types shared by the subcommands,
+:mod:`~vsvsrpp.cli.signals` the signal handling. Messages, warnings and progress go to stderr;
+stdout carries only the result (paths, tables, JSON, or the video with ``upscale ... -``).
 
-Exit codes: 0 success, 1 failure while processing, 2 bad command line, 130 interrupted.
+Exit codes: 0 success, 1 failure while processing, 2 bad command line, 129/130/143 ended by
+SIGHUP/SIGINT/SIGTERM, 141 the reader of the output pipe went away.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import bench, download, evaluate, train, upscale
+from ..runtime import control
+from . import bench, compare, download, evaluate, signals, train, upscale
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
 
-_SUBCOMMANDS = (download, upscale, evaluate, train, bench)
+_SUBCOMMANDS = (download, upscale, compare, evaluate, train, bench)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that subcommand gets its options (the others are
+    listed with their one-line help), so that building it imports only what that one needs."""
     parser = argparse.ArgumentParser(
         prog="vsvsrpp",
         description="BasicVSR++ video super-resolution and restoration (VapourSynth + PyTorch).",
@@ -32,9 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages on stderr (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in _SUBCOMMANDS:
-        command.add_parser(sub)
+    for module in _SUBCOMMANDS:
+        if command is None or module.NAME == command:
+            module.add_parser(sub)
+        else:
+            sub.add_parser(module.NAME, help=module.HELP)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The subcommand named on the command line ('' if none): the first word that is not an
+    option (the top-level options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def setup_logging(verbosity: int) -> None:
@@ -53,9 +68,27 @@ def setup_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vsvsrpp`` console script and ``python -m vsvsrpp``; returns the exit code."""
-    parser = build_parser()
+    """Entry point of the ``vsvsrpp`` console script and ``python -m vsvsrpp``; returns the exit
+    code. Handles SIGINT, SIGTERM and SIGHUP while it runs (:mod:`~vsvsrpp.cli.signals`)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    control.reset()
+    signals.install()
     try:
+        return _main(argv)
+    except signals.Interrupted as e:
+        _error(f"interrupted by {e}")
+        return e.code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    finally:
+        signals.restore()
+        control.reset()
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        parser = build_parser(_command(argv))
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
@@ -65,9 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as e:
         _error(str(e))
         return e.code
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return EXIT_INTERRUPTED
 
 
 def _error(message: str) -> None:

@@ -7,29 +7,38 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..arch import ARCHITECTURES
-from ..tools.bench.options import BenchOptions
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError
 from .options import add_family_options, add_model_source, family_options, positive_int
 
-#: The random network when neither --model nor --weights is given: the official c64n7 shape.
-RANDOM_DEFAULTS = {k: getattr(BenchOptions, k) for k in ("arch", "mid_channels", "num_blocks")}
+
+NAME = "bench"
+HELP = "time the network alone, through vspipe, and (optionally) the reference vsbasicvsrpp"
+
+
+def random_defaults() -> dict:
+    """The random network when neither --model nor --weights is given: the official c64n7 shape."""
+    from ..tools.bench.options import BenchOptions
+
+    return {k: getattr(BenchOptions, k) for k in ("arch", "mid_channels", "num_blocks")}
 
 
 def _add_network(p: argparse.ArgumentParser) -> None:
     """--model / --weights (exclusive; default random weights) and the random network's shape."""
+    from ..arch import ARCHITECTURES
+
+    defaults = random_defaults()
     add_model_source(p, "time", "random weights")
     families = ", ".join(f"{a.id} ({a.name})" for a in ARCHITECTURES)
-    p.add_argument("--arch", choices=[a.id for a in ARCHITECTURES], default=None, help=f"family of the random network: {families} (default: {RANDOM_DEFAULTS['arch']})")
-    p.add_argument("--mid-channels", type=positive_int, default=None, metavar="N", help=f"channels of the random network (default: {RANDOM_DEFAULTS['mid_channels']})")
-    p.add_argument("--num-blocks", type=positive_int, default=None, metavar="N", help=f"residual blocks per branch of the random network (default: {RANDOM_DEFAULTS['num_blocks']})")
+    p.add_argument("--arch", choices=[a.id for a in ARCHITECTURES], default=None, help=f"family of the random network: {families} (default: {defaults['arch']})")
+    p.add_argument("--mid-channels", type=positive_int, default=None, metavar="N", help=f"channels of the random network (default: {defaults['mid_channels']})")
+    p.add_argument("--num-blocks", type=positive_int, default=None, metavar="N", help=f"residual blocks per branch of the random network (default: {defaults['num_blocks']})")
     add_family_options(p)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "bench",
-        help="time the network alone, through vspipe, and (optionally) the reference vsbasicvsrpp",
+        NAME,
+        help=HELP,
         description="Time a network on a synthetic clip for each size and precision: one model forward "
         "(after a warm-up), the same clip end to end through vspipe to /dev/null (vspipe start-up "
         "subtracted), and with --reference the vsbasicvsrpp network in a throwaway venv (BasicVSR++ "
@@ -62,10 +71,11 @@ def _random_shape(args: argparse.Namespace) -> dict:
     Raises:
         CliError: when one is given with --model or --weights (they describe random weights).
     """
-    given = [f"--{k.replace('_', '-')}" for k in RANDOM_DEFAULTS if getattr(args, k) is not None]
+    defaults = random_defaults()
+    given = [f"--{k.replace('_', '-')}" for k in defaults if getattr(args, k) is not None]
     if given and (args.model is not None or args.weights is not None):
         raise CliError(f"{', '.join(given)} describe random weights; not with --model or --weights", EXIT_USAGE)
-    return {k: default if getattr(args, k) is None else getattr(args, k) for k, default in RANDOM_DEFAULTS.items()}
+    return {k: default if getattr(args, k) is None else getattr(args, k) for k, default in defaults.items()}
 
 
 def run(args: argparse.Namespace) -> int:

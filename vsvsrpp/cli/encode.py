@@ -2,6 +2,8 @@
 
 The clip goes to ffmpeg's stdin as Y4M (or raw planar GBR for RGB clips); ffmpeg's stderr is
 drained on a thread and its tail reported on failure. ffmpeg-python builds the command line.
+The frames are fed from a thread; the main thread handles signals, watches ffmpeg and the
+output pipe, and cancels the running network pass when the output can no longer be written.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import argparse
 import contextlib
 import logging
 import secrets
+import select
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import CliError
+from ..runtime import control
+from .errors import EXIT_BROKEN_PIPE, CliError
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -112,12 +116,101 @@ def partial_path(output: Path) -> Path:
     return output.with_name(f".{output.stem}.partial-{secrets.token_hex(4)}{output.suffix}")
 
 
-def encode(clip, cmd: list[str], progress: bool) -> None:
-    """Run ffmpeg with ``cmd`` and stream ``clip`` into its stdin (Y4M, or raw planar GBR for RGB
-    clips); raise :class:`CliError` with ffmpeg's stderr tail on failure."""
-    import vapoursynth as vs
-    from tqdm import tqdm
+class _Progress:
+    """The frame counter on stderr: output frames delivered to ffmpeg, or more while a pass runs
+    (the passes report their steps through :mod:`vsvsrpp.runtime.control`), so the bar and its
+    ETA move during the first window too."""
 
+    def __init__(self, total: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.lock = threading.Lock()
+        self.computed = 0.0
+        self.bar = tqdm(
+            total=total,
+            unit="frame",
+            file=sys.stderr,
+            disable=not enabled,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
+        )
+
+    def _show(self, value: float) -> None:
+        value = min(value, self.bar.total)
+        with self.lock:
+            if value > self.bar.n:
+                self.bar.update(value - self.bar.n)
+
+    def computed_frames(self, frames: float) -> None:
+        """A :func:`vsvsrpp.runtime.control.add_listener` listener."""
+        with self.lock:
+            self.computed += frames
+            value = self.computed
+        self._show(value)
+
+    def delivered(self, done: int, total: int) -> None:
+        """``progress_update`` of ``VideoNode.output``."""
+        self._show(float(done))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Feeder(threading.Thread):
+    """Writes the clip into ffmpeg's stdin (``VideoNode.output``) on its own thread, so the main
+    thread stays free to handle signals and to watch ffmpeg and the output pipe."""
+
+    def __init__(self, clip, stdin, progress: _Progress):
+        super().__init__(daemon=True, name="vsvsrpp-feeder")
+        self.clip, self.stdin, self.progress = clip, stdin, progress
+        self.error: Exception | None = None
+        # Waited on instead of join(): a signal handler raising inside Thread.join() makes the
+        # Thread believe it has ended (CPython's bpo-45274 handling), and a later join() returns
+        # at once while the thread still runs.
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        import vapoursynth as vs
+
+        try:
+            self.clip.output(self.stdin, y4m=self.clip.format.color_family != vs.RGB, progress_update=self.progress.delivered)
+        except Exception as e:  # a broken pipe when ffmpeg ends, a cancelled pass, a filter's error
+            self.error = e
+        finally:
+            with contextlib.suppress(OSError):
+                self.stdin.close()
+            self.done.set()
+
+
+def reader_gone(fd: int) -> bool:
+    """True when ``fd`` is the write end of a pipe whose reader has closed it (POLLERR)."""
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLERR and POLLHUP are always reported
+    try:
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except OSError:
+        return False
+
+
+#: Seconds the main thread waits between checks of ffmpeg and of the output pipe.
+POLL_INTERVAL = 0.2
+#: Seconds to wait, after a cancellation, for the running pass to reach its next step.
+STOP_GRACE = 60.0
+
+
+def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) -> None:
+    """Run ffmpeg with ``cmd`` and stream ``clip`` into its stdin (Y4M, or raw planar GBR for RGB
+    clips).
+
+    The frames are fed from a thread while this one watches: if ffmpeg ends early, or (with
+    ``watch_stdout``) the reader of our stdout goes away, or a signal arrives, the running
+    network pass is cancelled (:func:`vsvsrpp.runtime.control.cancel`) and stops at its next
+    step; ffmpeg is killed and reaped on any exception.
+
+    Raises:
+        CliError: ffmpeg failed (with its stderr tail), processing failed, or (exit code 141)
+            the reader of stdout went away.
+    """
     log.debug("running %s", " ".join(cmd))
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -125,32 +218,32 @@ def encode(clip, cmd: list[str], progress: bool) -> None:
         raise CliError("ffmpeg not found; install it and make sure it is on PATH") from None
     reader = _StderrReader(proc.stderr)
     reader.start()
-    bar = tqdm(total=clip.num_frames, unit="frame", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-
-    def update(done: int, total: int) -> None:
-        if done > bar.n:
-            bar.update(done - bar.n)
-
-    feed_error: Exception | None = None
+    bar = _Progress(clip.num_frames, progress)
+    control.add_listener(bar.computed_frames)
+    feeder = _Feeder(clip, proc.stdin, bar)
+    gone = False
     try:
-        try:
-            clip.output(proc.stdin, y4m=clip.format.color_family != vs.RGB, progress_update=update)
-        except Exception as e:  # a broken pipe when ffmpeg fails, or an error from a filter
-            feed_error = e
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
+        feeder.start()
+        while not feeder.done.wait(POLL_INTERVAL):
+            gone = gone or (watch_stdout and reader_gone(sys.stdout.fileno()))
+            if gone or proc.poll() is not None:
+                control.cancel()  # nobody will take the frames: stop the pass at its next step
         rc = proc.wait()
-    except BaseException:  # KeyboardInterrupt: stop ffmpeg before the caller removes its file
+    except BaseException:  # a signal (Interrupted, KeyboardInterrupt): stop everything, then unwind
+        control.cancel()
         proc.kill()
         proc.wait()
+        feeder.done.wait(STOP_GRACE)
         raise
     finally:
+        control.remove_listener(bar.computed_frames)
         bar.close()
         reader.join(timeout=5)
+    if gone or (watch_stdout and reader_gone(sys.stdout.fileno())):
+        raise CliError("the reader of the output pipe went away; stopped", EXIT_BROKEN_PIPE)
     if rc != 0:
         tail = reader.tail()
         raise CliError(f"ffmpeg failed (exit code {rc})" + (f":\n{tail}" if tail else ""))
-    if feed_error is not None:
-        log.debug("frame output failed", exc_info=feed_error)
-        raise CliError(f"processing failed: {feed_error}")
+    if feeder.error is not None:
+        log.debug("frame output failed", exc_info=feeder.error)
+        raise CliError(f"processing failed: {feeder.error}")

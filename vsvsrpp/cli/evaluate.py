@@ -12,10 +12,14 @@ from .errors import EXIT_OK, EXIT_USAGE, CliError
 from .options import add_family_options, add_model_source, family_options, model_source, non_negative_int, positive_int
 
 
+NAME = "eval"
+HELP = "score bicubic or a model on a benchmark (PSNR/SSIM, the papers' protocol)"
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "eval",
-        help="score bicubic or a model on a benchmark (PSNR/SSIM, the papers' protocol)",
+        NAME,
+        help=HELP,
         description="Degrade the ground truth of every clip in GT_DIR (BI: MATLAB bicubic x4; BD: Gaussian "
         "blur sigma 1.6 + every 4th pixel), upscale it with bicubic or a model (run window by window like "
         "the filter), round to 8 bits and score it: PSNR and SSIM on the BT.601 Y channel (or RGB), "

@@ -6,10 +6,12 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..arch import ARCHITECTURES, CALL_OPTIONS, CallOption
 from ..hub.registry import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from ..arch import CallOption
 
 
 def _number(kind: type, low: float, inclusive: bool, words: str) -> Callable[[str], Any]:
@@ -49,7 +51,7 @@ def model_source(args: argparse.Namespace) -> str | Path:
     return args.model if args.model is not None else DEFAULT_MODEL
 
 
-def _option_type(option: CallOption) -> Callable[[str], Any]:
+def _option_type(option: "CallOption") -> Callable[[str], Any]:
     def parse(text: str):
         try:
             return option.check(option.type(text))
@@ -60,15 +62,17 @@ def _option_type(option: CallOption) -> Callable[[str], Any]:
     return parse
 
 
-#: Every family's call options: ``(option, names of the families that take it)``.
-FAMILY_OPTIONS: tuple[tuple[CallOption, str], ...] = tuple(
-    (option, ", ".join(a.name for a in ARCHITECTURES if option in a.options)) for option in CALL_OPTIONS
-)
+def family_option_table() -> tuple[tuple["CallOption", str], ...]:
+    """Every family's call options: ``(option, names of the families that take it)`` (imports
+    the networks, so only the subcommands that run one call it)."""
+    from ..arch import ARCHITECTURES, CALL_OPTIONS
+
+    return tuple((option, ", ".join(a.name for a in ARCHITECTURES if option in a.options)) for option in CALL_OPTIONS)
 
 
 def add_family_options(parser: argparse.ArgumentParser) -> None:
     """``--refine-threshold`` etc.: the call options of the families, for checkpoints of those."""
-    for option, families in FAMILY_OPTIONS:
+    for option, families in family_option_table():
         parser.add_argument(
             "--" + option.name.replace("_", "-"),
             type=_option_type(option),
@@ -80,4 +84,25 @@ def add_family_options(parser: argparse.ArgumentParser) -> None:
 
 def family_options(args: argparse.Namespace) -> dict[str, Any]:
     """The family call options given on the command line."""
-    return {o.name: getattr(args, o.name) for o, _ in FAMILY_OPTIONS if getattr(args, o.name) is not None}
+    return {o.name: getattr(args, o.name) for o, _ in family_option_table() if getattr(args, o.name, None) is not None}
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What runs the network on a clip: --model/--weights, --device, --window, --overlap and the
+    family options (``upscale`` and ``compare``); :func:`run_kwargs` reads them back."""
+    add_model_source(parser)
+    parser.add_argument("--device", default=None, metavar="DEV", help="torch device, e.g. cuda, cuda:1, cpu (default: automatic)")
+    parser.add_argument("--window", type=positive_int, default=None, metavar="N", help="output frames per network pass (>= 1; default: the filter's)")
+    parser.add_argument("--overlap", type=non_negative_int, default=None, metavar="N", help="context frames run on each side of a window and discarded (>= 0; default: the filter's)")
+    add_family_options(parser)
+
+
+def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`add_run_options` the user gave, as filter arguments (the others
+    keep the filter's defaults)."""
+    kwargs: dict[str, Any] = {}
+    for name in ("model", "weights", "device", "window", "overlap"):
+        value = getattr(args, name)
+        if value is not None:
+            kwargs[name] = value
+    return kwargs | family_options(args)

@@ -15,6 +15,10 @@ from .options import non_negative_float, non_negative_int, positive_float, posit
 log = logging.getLogger("vsvsrpp.cli")
 
 
+NAME = "train"
+HELP = "train or fine-tune a 4x BasicVSR++ model"
+
+
 def _options():
     """``(flag, config field, type or choices, metavar, help)`` of the options that set a :class:`TrainConfig` field;
     defaults and choices are the config's."""
@@ -51,8 +55,8 @@ def add_parser(sub) -> None:
     from ..tools.train import TrainConfig
 
     p = sub.add_parser(
-        "train",
-        help="train or fine-tune a 4x BasicVSR++ model",
+        NAME,
+        help=HELP,
         description="Train a 4x BasicVSR++ network on ground-truth sequences with the paper's recipe "
         "(Charbonnier loss, Adam, cosine annealing, SPyNet frozen at first, BI/BD degradation made on the fly). "
         "Checkpoints (official layout, loadable by --weights) and a resumable state go to WORK_DIR.",

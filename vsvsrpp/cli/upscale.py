@@ -2,9 +2,20 @@
 
 The source is decoded with BestSource; the filter converts it to RGB with its colour metadata
 and back to its format family and bit depth (float sources come out as 16-bit); ffmpeg encodes
-it (:mod:`vsvsrpp.cli.encode`), copying audio. The output is written atomically: ffmpeg writes
-a hidden temporary file next to it that is renamed on success and deleted on any failure. With
-``-`` as OUTPUT the container goes to stdout and every message goes to stderr.
+it (:mod:`vsvsrpp.cli.encode`), copying audio.
+
+Where the result goes:
+
+* a regular file (new, or existing with ``--overwrite``): written atomically. ffmpeg writes a
+  hidden temporary file next to it, renamed on success and deleted on any failure or signal;
+  an existing file is never replaced without ``--overwrite`` (``-y``);
+* anything else that exists (a FIFO, a character or block device such as ``/dev/null``):
+  written in place, as a stream; the node itself is left as it was;
+* ``-``: the container goes to stdout and every message goes to stderr; when the reader goes
+  away the run stops within a step of the running pass (exit code 141).
+
+Variable frame rate sources are refused (their timing would be lost): convert them to a
+constant frame rate first (the error says how).
 """
 
 from __future__ import annotations
@@ -13,30 +24,37 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
+import stat
 from pathlib import Path
-from typing import Any
 
 from .encode import DEFAULT_STDOUT_FORMAT, encode, ffmpeg_command, ffmpeg_path, has_audio, partial_path
 from .errors import EXIT_OK, EXIT_USAGE, CliError
-from .options import add_family_options, add_model_source, family_options, non_negative_int, positive_int
+from .options import add_run_options, non_negative_int, run_kwargs
+from .timing import read_timecodes, retiming_problem
 
 log = logging.getLogger("vsvsrpp.cli")
 
 
+NAME = "upscale"
+HELP = "run a network (BasicVSR++, BasicVSR or RealBasicVSR) on a video file"
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "upscale",
-        help="run a network (BasicVSR++, BasicVSR or RealBasicVSR) on a video file",
+        NAME,
+        help=HELP,
         description="Decode INPUT, run the network of --model or --weights (any family) and encode the result "
         "to OUTPUT ('-' for stdout). Audio streams are copied; colour metadata is kept.",
     )
     p.add_argument("input", metavar="INPUT", type=Path, help="input video file")
-    p.add_argument("output", metavar="OUTPUT", help="output video file, or '-' to write the container to stdout")
-    add_model_source(p)
-    p.add_argument("--device", default=None, metavar="DEV", help="torch device, e.g. cuda, cuda:1, cpu (default: automatic)")
-    p.add_argument("--window", type=positive_int, default=None, metavar="N", help="output frames per network pass (>= 1; default: the filter's)")
-    p.add_argument("--overlap", type=non_negative_int, default=None, metavar="N", help="context frames run on each side of a window and discarded (>= 0; default: the filter's)")
-    add_family_options(p)
+    p.add_argument(
+        "output",
+        metavar="OUTPUT",
+        help="output video file (written atomically), '-' for stdout, or an existing FIFO or device (written in place)",
+    )
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it is an existing file (refused otherwise)")
+    add_run_options(p)
     p.add_argument("--codec", default="libx264", help="ffmpeg video encoder (default: %(default)s)")
     p.add_argument("--crf", type=non_negative_int, default=18, help="encoder CRF (default: %(default)s)")
     p.add_argument("--preset", default="medium", help="encoder preset (default: %(default)s)")
@@ -57,20 +75,6 @@ def run_network(clip, **kwargs):
     from ..plugin import entry
 
     return entry.apply(clip, **kwargs)
-
-
-def network_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The options the user gave, for the filter (others keep its defaults)."""
-    kwargs: dict[str, Any] = {}
-    if args.model is not None:
-        kwargs["model"] = args.model
-    if args.weights is not None:
-        kwargs["weights"] = args.weights
-    for name in ("device", "window", "overlap"):
-        value = getattr(args, name)
-        if value is not None:
-            kwargs[name] = value
-    return kwargs | family_options(args)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -95,6 +99,20 @@ def validate(args: argparse.Namespace) -> None:
     with contextlib.suppress(OSError):
         if out.exists() and out.resolve() == inp.resolve():
             raise CliError("output would overwrite the input", EXIT_USAGE)
+    if out.is_file() and not args.overwrite:
+        raise CliError(f"{out} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
+    if not in_place(out) and not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"cannot create files in {parent} (permission denied)", EXIT_USAGE)
+
+
+def in_place(output: Path) -> bool:
+    """True when ``output`` exists and is not a regular file (a FIFO, a device): it is written
+    as a stream, not replaced by a renamed temporary file."""
+    try:
+        mode = output.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
 
 
 def output_format(src_format):
@@ -107,22 +125,54 @@ def output_format(src_format):
     return fmt
 
 
-def prepare_clip(args: argparse.Namespace):
-    """Decode and run the network (the filter converts formats); returns ``(clip, Colors)``."""
+def open_source(path: Path, check_rate: bool = True):
+    """Decode ``path`` with BestSource; refuse variable format or size, and (with
+    ``check_rate``) a variable frame rate.
+
+    Raises:
+        CliError: when it cannot be decoded, or its format, size or frame rate varies (a
+            variable frame rate would be lost: the error says how to convert it first).
+    """
+    import tempfile
+
     import vapoursynth as vs
 
+    with tempfile.TemporaryDirectory(prefix="vsvsrpp-") as tmp:
+        timecodes = Path(tmp) / "timecodes.txt"
+        try:
+            src = vs.core.bs.VideoSource(str(path), timecodes=str(timecodes))
+        except vs.Error as e:
+            raise CliError(f"cannot decode {path}: {e}") from None
+        times = read_timecodes(timecodes) if timecodes.is_file() else []
+    if src.format is None or src.format.id == vs.NONE or src.width == 0 or src.height == 0:
+        raise CliError(f"{path}: variable format or size is not supported")
+    problem = retiming_problem(times, src.fps_num, src.fps_den) if check_rate else None
+    if problem is not None:
+        raise CliError(
+            f"{path}: {problem}. Convert it to a constant frame rate first, e.g. "
+            f"ffmpeg -i {shlex.quote(str(path))} -fps_mode cfr -r RATE -c:a copy cfr.mkv"
+        )
+    return src
+
+
+def network_clip(args: argparse.Namespace, fmt=None, check_rate: bool = True):
+    """Decode ``args.input`` and run the network on it (:func:`run_network`, which converts
+    formats).
+
+    Args:
+        args: the parsed options of :func:`~vsvsrpp.cli.options.add_run_options`, with ``input``.
+        fmt: the output's VapourSynth format (``None``: :func:`output_format` of the source's).
+        check_rate: refuse a variable frame rate source (see :func:`open_source`).
+
+    Returns:
+        ``(source clip, network output clip, Colors of the source)``.
+
+    Raises:
+        CliError: for a source that cannot be used or a network that cannot be set up.
+    """
     from ..plugin.colors import MATRIX_BT709, Colors
 
-    core = vs.core
-    try:
-        src = core.bs.VideoSource(str(args.input))
-    except vs.Error as e:
-        raise CliError(f"cannot decode {args.input}: {e}") from None
-    fmt = src.format
-    if fmt is None or fmt.id == vs.NONE or src.width == 0 or src.height == 0:
-        raise CliError(f"{args.input}: variable format or size is not supported")
-    if src.fps_num == 0:
-        raise CliError(f"{args.input}: variable frame rate is not supported")
+    src = open_source(args.input, check_rate)
     try:
         # The CLI must produce output: an untagged YUV file of a non-standard size is taken as BT.709.
         colors = Colors.from_video(src, fallback_matrix=MATRIX_BT709)
@@ -131,17 +181,25 @@ def prepare_clip(args: argparse.Namespace):
     if colors.matrix_guessed:
         name = "BT.709" if colors.matrix == MATRIX_BT709 else "BT.601 (SMPTE 170M)"
         log.info("%s has no colour matrix tag; assuming %s for %dx%d", args.input.name, name, src.width, src.height)
-    log.debug("source %s %dx%d %d frames %s/%s fps, %s", fmt.name, src.width, src.height, src.num_frames, src.fps_num, src.fps_den, colors)
-    fixed = {"output_format": output_format(fmt).id, "dither": "error_diffusion"}
+    log.debug("source %s %dx%d %d frames %s/%s fps, %s", src.format.name, src.width, src.height, src.num_frames, src.fps_num, src.fps_den, colors)
+    fixed = {"output_format": (fmt or output_format(src.format)).id, "dither": "error_diffusion"}
     if colors.matrix_guessed:
         fixed["matrix"] = colors.matrix
     try:
-        out = run_network(src, **network_kwargs(args), **fixed)
+        out = run_network(src, **run_kwargs(args), **fixed)
     except Exception as e:  # unknown model, unreadable checkpoint, bad device, bad window...
         log.debug("setting up the network failed", exc_info=True)
         raise CliError(f"cannot set up the network: {str(e).removeprefix('vsvsrpp: ')}") from None
+    return src, out, colors
+
+
+def prepare_clip(args: argparse.Namespace):
+    """The network's output for ffmpeg (planar G,B,R for RGB); returns ``(clip, Colors)``."""
+    import vapoursynth as vs
+
+    _, out, colors = network_clip(args)
     if out.format.color_family == vs.RGB:
-        out = core.std.ShufflePlanes(out, [1, 2, 0], vs.RGB)  # R,G,B -> ffmpeg's planar G,B,R
+        out = vs.core.std.ShufflePlanes(out, [1, 2, 0], vs.RGB)  # R,G,B -> ffmpeg's planar G,B,R
     return out, colors
 
 
@@ -151,10 +209,14 @@ def run(args: argparse.Namespace) -> int:
     clip, colors = prepare_clip(args)
     audio_from = args.input if has_audio(args.input) else None
     if args.output == "-":
-        encode(clip, ffmpeg_command(clip, colors, args, "pipe:1", audio_from), progress)
+        encode(clip, ffmpeg_command(clip, colors, args, "pipe:1", audio_from), progress, watch_stdout=True)
         return EXIT_OK
 
     output = Path(args.output)
+    if in_place(output):
+        encode(clip, ffmpeg_command(clip, colors, args, ffmpeg_path(output), audio_from), progress)
+        log.info("wrote %s (%dx%d, %d frames)", output, clip.width, clip.height, clip.num_frames)
+        return EXIT_OK
     tmp = partial_path(output)
     cmd = ffmpeg_command(clip, colors, args, ffmpeg_path(tmp), audio_from)
     ok = False

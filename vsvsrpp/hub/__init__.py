@@ -9,19 +9,25 @@
 
 from __future__ import annotations
 
-from .checkpoint import Checkpoint, CheckpointError, load_descriptor, load_model, read_state_dict, resolve
-from .download import DownloadError
-from .registry import DEFAULT_MODEL, MODELS, PretrainedModel
+import importlib
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "MODELS",
-    "Checkpoint",
-    "CheckpointError",
-    "DownloadError",
-    "PretrainedModel",
-    "load_descriptor",
-    "load_model",
-    "read_state_dict",
-    "resolve",
-]
+# Imported on first use, so that the registry (pure data) can be read without importing torch.
+_WHERE = {
+    "Checkpoint": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "load_descriptor": "checkpoint",
+    "load_model": "checkpoint",
+    "read_state_dict": "checkpoint",
+    "resolve": "checkpoint",
+    "DownloadError": "download",
+    "DEFAULT_MODEL": "registry",
+    "MODELS": "registry",
+    "PretrainedModel": "registry",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

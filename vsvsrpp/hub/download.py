@@ -4,11 +4,18 @@ Checkpoints are cached under :func:`cache_dir` (``$VSVSRPP_HOME``, else the per-
 directory) with their official file names. A download is written to a temporary ``.part`` file
 next to its destination, checked (byte count and sha256), and only then moved into place with an
 atomic rename, so the cache never holds a partial or unverified download. A file that a user
-placed in the cache by hand is trusted as is.
+placed in the cache by hand is trusted when it is loaded (:func:`fetch`), and checked by
+:func:`cached_problem` (``vsvsrpp download``).
+
+A download ends with an error, leaving nothing in the cache, when it stalls (fewer than
+:data:`STALL_BYTES` bytes arrive in the stall deadline, so a server that drips a byte now and
+then fails too) or when it takes longer than the overall deadline.
 
 Environment:
     ``VSVSRPP_HOME``: the cache directory to use instead of the per-user default.
     ``VSVSRPP_URL_BASE``: a mirror; files are fetched from ``$VSVSRPP_URL_BASE/<file name>``.
+    ``VSVSRPP_STALL_TIMEOUT``: the stall deadline in seconds (default 30).
+    ``VSVSRPP_DOWNLOAD_TIMEOUT``: the overall deadline of one file in seconds (default 1800).
 
 Nothing here writes to stdout (``vspipe ... -`` writes video there): the progress bar goes to
 stderr and messages go to the ``"vsvsrpp"`` logger.
@@ -22,6 +29,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -30,12 +38,17 @@ from tqdm import tqdm
 
 from .registry import PretrainedModel
 
-__all__ = ["DownloadError", "cache_dir", "checkpoint_path", "url_for", "sha256_of", "download", "fetch"]
+__all__ = ["DownloadError", "cache_dir", "cached_problem", "checkpoint_path", "url_for", "sha256_of", "download", "fetch"]
 
 logger = logging.getLogger("vsvsrpp")
 
-#: Seconds to wait for the connection and for each read.
-TIMEOUT = 60.0
+#: Default stall deadline (``VSVSRPP_STALL_TIMEOUT``): seconds in which at least
+#: :data:`STALL_BYTES` must arrive; also the timeout of the connection and of each read.
+STALL_TIMEOUT = 30.0
+#: Default overall deadline of one download (``VSVSRPP_DOWNLOAD_TIMEOUT``), in seconds.
+DOWNLOAD_TIMEOUT = 1800.0
+#: Bytes that must arrive within every stall deadline.
+STALL_BYTES = 1024
 _CHUNK = 1 << 20
 _NAME_HASH = re.compile(r"-([0-9a-fA-F]{8})(?:\.[^.-]*)?$")
 
@@ -115,6 +128,47 @@ def _error(info: PretrainedModel, url: str, dest: Path, what: str) -> DownloadEr
     )
 
 
+def _seconds(variable: str, default: float) -> float:
+    """A positive number of seconds from the environment, else ``default``.
+
+    Raises:
+        DownloadError: if the variable is set to something else, quoting it.
+    """
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise DownloadError(f"{variable} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+class _Deadlines:
+    """The stall and overall deadlines of one download, checked after every read."""
+
+    def __init__(self) -> None:
+        self.stall = _seconds("VSVSRPP_STALL_TIMEOUT", STALL_TIMEOUT)
+        self.total = _seconds("VSVSRPP_DOWNLOAD_TIMEOUT", DOWNLOAD_TIMEOUT)
+        self.start = self.mark = time.monotonic()
+        self.mark_bytes = 0
+
+    def check(self, received: int) -> None:
+        """Raise ``TimeoutError`` when a deadline has passed."""
+        now = time.monotonic()
+        if received - self.mark_bytes >= STALL_BYTES:
+            self.mark, self.mark_bytes = now, received
+        elif now - self.mark > self.stall:
+            raise TimeoutError(
+                f"stalled: {received - self.mark_bytes} bytes in the last {now - self.mark:.0f} s "
+                f"(VSVSRPP_STALL_TIMEOUT={self.stall:g})"
+            )
+        if now - self.start > self.total:
+            raise TimeoutError(f"not finished after {now - self.start:.0f} s (VSVSRPP_DOWNLOAD_TIMEOUT={self.total:g})")
+
+
 def _remove(path: str | None) -> None:
     if path is None:
         return
@@ -133,14 +187,15 @@ def _stream(info: PretrainedModel, url: str, dest: Path, tmp, progress: bool | N
         ``(sha256 hex digest, bytes received, Content-Length or None)``.
 
     Raises:
-        DownloadError: on an HTTP or network error or a timeout.
+        DownloadError: on an HTTP or network error, a stall or the overall deadline.
     """
     h = hashlib.sha256()
     received = 0
     content_length: int | None = None
+    deadlines = _Deadlines()
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "vsvsrpp"})
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
+        with urllib.request.urlopen(request, timeout=deadlines.stall) as resp:
             header = resp.headers.get("Content-Length")
             if header is not None and header.strip().isdigit():
                 content_length = int(header)
@@ -148,11 +203,14 @@ def _stream(info: PretrainedModel, url: str, dest: Path, tmp, progress: bool | N
             bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=info.file, file=sys.stderr,
                        disable=not _show_progress(progress), leave=False)  # fmt: skip
             with bar:
-                while chunk := resp.read(_CHUNK):
+                # read1: whatever has arrived (at most one socket read), so the deadlines are
+                # checked as bytes trickle in instead of after a full chunk.
+                while chunk := resp.read1(_CHUNK):
                     tmp.write(chunk)
                     h.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    deadlines.check(received)
         tmp.flush()
         os.fsync(tmp.fileno())
     except Exception as e:
@@ -160,19 +218,43 @@ def _stream(info: PretrainedModel, url: str, dest: Path, tmp, progress: bool | N
     return h.hexdigest(), received, content_length
 
 
+def _mismatch(info: PretrainedModel, digest: str, size: int) -> str | None:
+    """How a file of ``size`` bytes with sha256 ``digest`` differs from ``info``'s, or None."""
+    if info.size is not None and size != info.size:
+        kind = "truncated" if size < info.size else "size mismatch"
+        return f"{kind}: expected {info.size} bytes, got {size}"
+    if info.sha256 is not None and digest != info.sha256.lower():
+        return f"sha256 mismatch: expected {info.sha256.lower()}, got {digest}"
+    prefix = _name_prefix(info.file)
+    if info.sha256 is None and prefix is not None and not digest.startswith(prefix):
+        return f"sha256 mismatch: expected a digest starting with {prefix}, got {digest}"
+    return None
+
+
 def _verify(info: PretrainedModel, url: str, dest: Path, digest: str, received: int, content_length: int | None) -> None:
     """Raise :class:`DownloadError` unless the byte count and the digest are the expected ones."""
     if content_length is not None and received != content_length:
         kind = "truncated download" if received < content_length else "download longer than announced"
         raise _error(info, url, dest, f"{kind}: expected {content_length} bytes (Content-Length), received {received}")
-    if info.size is not None and received != info.size:
-        kind = "truncated download" if received < info.size else "size mismatch"
-        raise _error(info, url, dest, f"{kind}: expected {info.size} bytes, received {received}")
-    if info.sha256 is not None and digest != info.sha256.lower():
-        raise _error(info, url, dest, f"sha256 mismatch: expected {info.sha256.lower()}, got {digest}")
-    prefix = _name_prefix(info.file)
-    if info.sha256 is None and not digest.startswith(prefix):
-        raise _error(info, url, dest, f"sha256 mismatch: expected a digest starting with {prefix}, got {digest}")
+    problem = _mismatch(info, digest, received)
+    if problem is not None:
+        raise _error(info, url, dest, problem)
+
+
+def cached_problem(info: PretrainedModel) -> str | None:
+    """Check the cached file of ``info`` (size, and sha256 or the 8-hex digest prefix of its
+    name): ``None`` when it matches or is absent, else what is wrong, with how to repair it.
+
+    Raises:
+        OSError: if the file exists but cannot be read.
+    """
+    path = checkpoint_path(info)
+    if not path.exists():
+        return None
+    problem = _mismatch(info, sha256_of(path), path.stat().st_size)
+    if problem is None:
+        return None
+    return f"the cached file {path} is damaged ({problem}); run `vsvsrpp download {info.name} --force` to download it again"
 
 
 def download(info: PretrainedModel, *, force: bool = False, progress: bool | None = None) -> Path:
@@ -193,7 +275,8 @@ def download(info: PretrainedModel, *, force: bool = False, progress: bool | Non
         The path of the verified file in the cache.
 
     Raises:
-        DownloadError: on an HTTP or network error, a timeout, a truncated download, a size or
+        DownloadError: on an HTTP or network error, a stall or a deadline passed (see the module
+            docstring), a truncated download, a size or
             sha256 mismatch, when the file can be verified neither by ``info.sha256`` nor by a
             digest prefix in its name, or when the cache directory cannot be written.
         KeyboardInterrupt: is not converted, but the temporary file is removed first.

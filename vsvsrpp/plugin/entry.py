@@ -64,14 +64,20 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     """Resolve the checkpoint and the shared engine; refuse a family other than the entry point's."""
     try:
         checkpoint = resolve(a.source)
-    except DownloadError as e:
-        raise error(f"weights for {a.source!r} are missing and could not be downloaded: {e}") from e
+    except DownloadError as e:  # its message names the URL, the cause and the manual fix
+        raise error(str(e)) from None
     except (TypeError, ValueError, FileNotFoundError) as e:
-        raise error(str(e)) from e
+        raise error(str(e)) from None
     try:
         engine = load_engine(checkpoint.path, a.device, a.precision, a.tile)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        raise error(f"cannot load {checkpoint.path}: {e}") from e
+        repair = ""
+        if checkpoint.pretrained is not None and isinstance(e, CheckpointError):
+            repair = (
+                f"; the cached file is damaged: run `vsvsrpp download {checkpoint.pretrained.name} --force` "
+                f"(or delete {checkpoint.path}) to download it again"
+            )
+        raise error(f"cannot load {checkpoint.path}: {e}{repair}") from None
     found = engine.descriptor.architecture
     if family is not None and found is not family:
         raise error(f"{checkpoint.label} holds a {found.name} network; use vsvsrpp.{found.entry_point}(clip, weights=...)")
@@ -90,7 +96,7 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
         )  # fmt: skip
     except MemoryError as e:
         where = "use device='cpu' or " if a.device.type == "cuda" else ""
-        raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from e
+        raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
     if chosen.tile is not None and a.tile is None:
         engine = load_engine(checkpoint.path, a.device, a.precision, chosen.tile)
     log.info("%s: window %d, tile %s (estimated %.0f MiB per pass)", d.name, chosen.window, engine.tile, chosen.estimate / 2**20)
@@ -105,12 +111,12 @@ def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dic
         a = arguments.validate(values, family.options if family is not None else arch.CALL_OPTIONS)
         colors = _colors(clip, a)
     except ValueError as e:
-        raise error(str(e)) from e
+        raise error(str(e)) from None
     checkpoint, engine = _load(a, family, error)
     try:
         options = call_options(engine.descriptor, checkpoint, a.options)
     except ValueError as e:
-        raise error(str(e)) from e
+        raise error(str(e)) from None
     window, engine = _plan(clip, a, checkpoint, engine, error)
     rgb = to_rgb(clip, colors)
     flags = cut_flags(rgb, a.scene_detect, a.scene_threshold) if clip.num_frames > 1 else None

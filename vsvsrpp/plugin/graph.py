@@ -14,6 +14,8 @@ callback:
 * The callback runs the network once per window. The engine's lock (one per network instance)
   serialises passes, across every filter sharing the network, so at most one window's
   features are in memory; results are kept in a small cache.
+* Each pass reports its progress, in output frames, to :mod:`vsvsrpp.runtime.control` as it
+  goes, and stops at its next step once cancellation is asked for there.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
+from ..runtime import control
 from ..runtime.engine import Engine
 from ..runtime.windows import Window, WindowPlan
 from .transfer import frames_to_tensor, write_frame
@@ -197,10 +200,22 @@ class WindowGraph:
         if not finite.all():
             bad = w.start + int((~finite).nonzero()[0])
             raise self.error(f"frame {bad} contains NaN or infinite values; replace them before this filter")
+        emitted = w.emit_end - w.emit_start
+        reported = 0.0
+
+        def progress(fraction: float) -> None:  # the window's output frames, step by step
+            nonlocal reported
+            control.report(fraction * emitted - reported)
+            reported = fraction * emitted
+
         try:
-            return self.engine(frames, **self.options)[w.emitted].numpy()
+            result = self.engine(frames, progress=progress, **self.options)[w.emitted].numpy()
+        except control.Cancelled:
+            raise self.error(f"cancelled while computing frames {w.start}-{w.end - 1}") from None
         except Exception as e:
             raise self.error(f"the network failed on frames {w.start}-{w.end - 1}: {type(e).__name__}: {e}") from e
+        control.report(emitted - reported)
+        return result
 
     def _delivered(self, key: int, n: int) -> None:
         """Note that frame ``n`` of window ``key`` was emitted, then evict (caller holds the lock)."""

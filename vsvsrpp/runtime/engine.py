@@ -9,6 +9,8 @@ precision, spatial tiles, out-of-memory back-off and the serialisation of passes
 * :func:`load_engine` builds the network once per (checkpoint file identity, device,
   precision) and an engine once per tile size on top; the identity is the file's path, inode,
   size and modification time, so a checkpoint replaced on disk is loaded again.
+* Passes stop at the next step once :func:`vsvsrpp.runtime.control.cancel` is called, and
+  report their progress step by step (``progress=``).
 * Results come back on the host by default; ``to_host=False`` leaves them on the device for a
   transfer path that reads device memory.
 """
@@ -20,6 +22,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from torch import nn
 from .. import arch
 from ..arch import ModelDescriptor
 from ..hub.checkpoint import read_state_dict
+from . import control
 from .device import PRECISIONS, resolve_device, resolve_precision
 from .memory import MIN_TILE
 from .windows import WindowPlan
@@ -44,6 +48,24 @@ class _Placement:
     device: torch.device
     dtype: torch.dtype
     lock: threading.RLock
+    on_step: Callable[[], None] | None = None  # set by the pass holding ``lock``
+
+
+def _install_hooks(descriptor: ModelDescriptor, placed: _Placement) -> None:
+    """Cancellation checks before every step module and flow module; step counts after each step."""
+
+    def before(module, args) -> None:
+        control.check()
+
+    def after(module, args, output) -> None:
+        if placed.on_step is not None:
+            placed.on_step()
+
+    model = descriptor.model
+    for name in dict.fromkeys(descriptor.step_modules + descriptor.fp32_modules):
+        model.get_submodule(name).register_forward_pre_hook(before)
+    for name in descriptor.step_modules:
+        model.get_submodule(name).register_forward_hook(after)
 
 
 _placements: weakref.WeakKeyDictionary[nn.Module, _Placement] = weakref.WeakKeyDictionary()
@@ -72,6 +94,7 @@ def _place(descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype
         for name in descriptor.fp32_modules:
             model.get_submodule(name).float()
         placed = _placements[model] = _Placement(device, dtype, threading.RLock())
+        _install_hooks(descriptor, placed)
         return placed
 
 
@@ -141,19 +164,29 @@ class Engine:
         if self.precision == "fp16" and self.device.type == "cpu":
             log.warning("fp16 on the CPU is very slow (no native half convolutions); bf16 or fp32 are faster")
         self.dtype = PRECISIONS[self.precision]
-        self.lock = _place(descriptor, self.device, self.dtype).lock
+        self._placement = _place(descriptor, self.device, self.dtype)
+        self.lock = self._placement.lock
         self.model = descriptor.model
         self.scale = descriptor.scale
         self.tile = tile
         self.tile_overlap = tile_overlap
         self._warned = False
 
-    def __call__(self, frames: torch.Tensor, *, to_host: bool = True, **options) -> torch.Tensor:
+    def __call__(
+        self,
+        frames: torch.Tensor,
+        *,
+        to_host: bool = True,
+        progress: Callable[[float], None] | None = None,
+        **options,
+    ) -> torch.Tensor:
         """Process one window (one pass; the network's lock is held throughout).
 
         Args:
             frames: ``(t, 3, h, w)`` float RGB in [0, 1] on any device.
             to_host: return the result in host memory (else on :attr:`device`).
+            progress: called with the fraction of the pass done (0 to 1) after every step of
+                every frame (the descriptor's ``step_modules``) of every tile.
             options: the family's call options (e.g. RealBasicVSR's ``refine_threshold``), per
                 call so that one cached engine serves every filter.
 
@@ -161,11 +194,15 @@ class Engine:
             ``(t, 3, scale*h, scale*w)`` float32, clamped to [0, 1].
 
         Raises:
+            vsvsrpp.runtime.control.Cancelled: when :func:`~vsvsrpp.runtime.control.cancel` was
+                called before or during the pass (it stops at the next step).
             torch.OutOfMemoryError: when even :data:`vsvsrpp.runtime.memory.MIN_TILE` tiles do
                 not fit.
         """
+        control.check()
         with self.lock, torch.inference_mode():
             while True:
+                self._count_steps(frames, progress)
                 try:
                     return self._tiled(frames, options, to_host)
                 except torch.OutOfMemoryError:
@@ -178,6 +215,27 @@ class Engine:
                     self.tile = smaller
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
+                finally:
+                    self._placement.on_step = None
+
+    def _count_steps(self, frames: torch.Tensor, progress: Callable[[float], None] | None) -> None:
+        """Point the step hooks of the network at ``progress`` for one attempt at a pass."""
+        if progress is None:
+            self._placement.on_step = None
+            return
+        t, _, h, w = frames.shape
+        tiles = 1
+        if self.tile is not None and (h > self.tile or w > self.tile):
+            tiles = len(tile_spans(h, self.tile, self.tile_overlap)) * len(tile_spans(w, self.tile, self.tile_overlap))
+        total = max(1, t * len(self.descriptor.step_modules) * tiles)
+        done = 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            progress(min(done / total, 1.0))
+
+        self._placement.on_step = step
 
     def _whole(self, frames: torch.Tensor, options: dict) -> torch.Tensor:
         x = frames.to(self.device, self.dtype).unsqueeze(0)

@@ -1,0 +1,143 @@
+"""``vsvsrpp compare``: one PNG showing, for chosen frames, the source upscaled by a plain
+resampler next to the network's output, labelled.
+
+Each row is one frame: on the left the source resized to the output size with ``--method``
+(bicubic or nearest), on the right the network's output, both cropped to ``--crop`` (in source
+pixels) and converted to 8-bit RGB with the source's colour metadata; a label strip above each
+panel names what it shows. The network runs window by window as in ``upscale``, so a chosen
+frame gets the same temporal context as in a full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from ..hub.registry import DEFAULT_MODEL
+from .errors import EXIT_OK, EXIT_USAGE, CliError
+from .options import add_run_options
+
+log = logging.getLogger("vsvsrpp.cli")
+
+NAME = "compare"
+HELP = "render chosen frames, resampled and through the network, side by side in one PNG"
+
+#: Height of the label strip above each panel, in pixels.
+LABEL_HEIGHT = 20
+#: Gap between panels and rows, in pixels.
+GAP = 4
+
+
+def _frames(text: str) -> list[int]:
+    try:
+        frames = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frame numbers separated by commas, got {text!r}") from None
+    if not frames or any(n < 0 for n in frames):
+        raise argparse.ArgumentTypeError(f"expected frame numbers >= 0 separated by commas, got {text!r}")
+    return frames
+
+
+def _crop(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H (four integers), got {text!r}") from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"expected X,Y >= 0 and W,H >= 1, got {text!r}")
+    return x, y, w, h
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="For each chosen frame of INPUT, render the source resized to the output size with a plain "
+        "resampler next to the network's output, labelled, as rows of one PNG. Crop to look closely.",
+    )
+    p.add_argument("input", metavar="INPUT", type=Path, help="input video file")
+    p.add_argument("-o", "--output", type=Path, default=Path("compare.png"), help="PNG to write (default: %(default)s)")
+    p.add_argument("--frames", type=_frames, default=None, metavar="N[,N...]", help="frame numbers (default: the middle frame)")
+    p.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the source, in source pixels (default: the whole frame)")
+    p.add_argument("--method", choices=("bicubic", "nearest"), default="bicubic", help="resampler of the left panel (default: %(default)s)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (refused otherwise)")
+    add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace, num_frames: int, width: int, height: int) -> tuple[list[int], tuple[int, int, int, int]]:
+    frames = args.frames if args.frames is not None else [num_frames // 2]
+    bad = [n for n in frames if n >= num_frames]
+    if bad:
+        raise CliError(f"--frames {','.join(map(str, bad))}: {args.input} has frames 0-{num_frames - 1}", EXIT_USAGE)
+    x, y, w, h = args.crop if args.crop is not None else (0, 0, width, height)
+    if x + w > width or y + h > height:
+        raise CliError(f"--crop {x},{y},{w},{h} reaches outside the {width}x{height} source", EXIT_USAGE)
+    return frames, (x, y, w, h)
+
+
+def _image(frame, box: tuple[int, int, int, int]):
+    """An RGB24 frame's region ``box`` (output pixels) as a PIL image."""
+    import numpy as np
+    from PIL import Image
+
+    x, y, w, h = box
+    rgb = np.stack([np.asarray(frame[p]) for p in range(3)], axis=-1)[y : y + h, x : x + w]
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def render(rows: list[tuple[str, list[tuple[str, object]]]]):
+    """One image of labelled panels: ``rows`` of ``(row label, [(panel label, PIL image), ...])``,
+    panels of a row side by side, rows one under the other, each panel under a
+    :data:`LABEL_HEIGHT` strip reading ``"<row label>  <panel label>"``. Every panel must have
+    the size of the first."""
+    from PIL import Image, ImageDraw
+
+    w, h = rows[0][1][0][1].size
+    columns = max(len(panels) for _, panels in rows)
+    sheet = Image.new("RGB", (columns * w + (columns - 1) * GAP, len(rows) * (h + LABEL_HEIGHT) + (len(rows) - 1) * GAP), "black")
+    draw = ImageDraw.Draw(sheet)
+    for r, (row_label, panels) in enumerate(rows):
+        top = r * (h + LABEL_HEIGHT + GAP)
+        for c, (label, image) in enumerate(panels):
+            left = c * (w + GAP)
+            draw.text((left + 4, top + 4), f"{row_label}  {label}", fill="white")
+            sheet.paste(image, (left, top + LABEL_HEIGHT))
+    return sheet
+
+
+def run(args: argparse.Namespace) -> int:
+    import vapoursynth as vs
+
+    from ..plugin.colors import to_rgb
+    from .upscale import network_clip
+
+    if args.output.exists() and not args.overwrite:
+        raise CliError(f"{args.output} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
+    if not args.output.parent.is_dir():
+        raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
+    if not args.input.is_file():
+        raise CliError(f"input file not found: {args.input}", EXIT_USAGE)
+    src, out, colors = network_clip(args, vs.core.get_video_format(vs.RGB24), check_rate=False)
+    frames, (x, y, w, h) = _check(args, src.num_frames, src.width, src.height)
+    s = out.width // src.width
+    resize = vs.core.resize.Bicubic if args.method == "bicubic" else vs.core.resize.Point
+    plain = resize(to_rgb(src, colors), out.width, out.height, format=vs.RGB24)
+    box = (x * s, y * s, w * s, h * s)
+    network = args.weights.name if args.weights is not None else (args.model or DEFAULT_MODEL)
+    rows = []
+    for n in frames:
+        panels = [(f"{args.method} x{s}", _image(plain.get_frame(n), box)), (f"{network} x{s}", _image(out.get_frame(n), box))]
+        rows.append((f"frame {n}", panels))
+    sheet = render(rows)
+    tmp = args.output.with_name(f".{args.output.name}.partial")
+    try:
+        sheet.save(tmp, format="PNG")
+        os.replace(tmp, args.output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("wrote %s (%dx%d, %d frame(s))", args.output, sheet.width, sheet.height, len(frames))
+    print(args.output)
+    return EXIT_OK
