@@ -359,3 +359,25 @@ def test_fetch_trusts_file_placed_by_hand(ckpt, server, home):
     assert weights.fetch(info) == home / info.file
     assert (home / info.file).read_bytes() == b"placed by hand"
     assert server.requests == []
+
+
+# --- the download command -----------------------------------------------------------------
+
+
+def test_download_command_checks_the_cache_and_force_repairs(ckpt, server, home, monkeypatch, capsys):
+    from vsvsrpp import cli
+    from vsvsrpp.hub import registry
+
+    body, info = ckpt
+    monkeypatch.setitem(registry.MODELS, info.name, info)
+    assert cli.main(["download", info.name]) == 0
+    path = weights.checkpoint_path(info)
+    assert capsys.readouterr().out.strip() == str(path)
+    path.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # damaged in the cache
+    assert cli.main(["download", info.name]) == 1
+    err = capsys.readouterr().err
+    assert "sha256 mismatch" in err and f"vsvsrpp download {info.name} --force" in err
+    assert cli.main(["download", info.name, "--force"]) == 0
+    assert path.read_bytes() == body
+    assert cli.main(["download", info.name]) == 0  # verified, not fetched again
+    assert len(server.requests) == 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["read_timecodes", "retiming_problem"]
+__all__ = ["fastest_rate", "read_timecodes", "retiming_problem"]
 
 
 def read_timecodes(path: str | os.PathLike) -> list[float]:
@@ -37,6 +37,25 @@ def read_timecodes(path: str | os.PathLike) -> list[float]:
     return times
 
 
+def fastest_rate(times_ms: list[float]) -> str:
+    """The source's fastest frame rate, as text for ``ffmpeg -r`` (e.g. ``"24"``, ``"24000/1001"``):
+    the mean of the shortest intervals (those within 10% of the 10th percentile, which averages
+    out times rounded to whole milliseconds), snapped to a whole or NTSC (N*1000/1001) rate when
+    within 0.01 fps of one. ``"30"`` for fewer than two frames."""
+    intervals = sorted(b - a for a, b in zip(times_ms, times_ms[1:]) if b > a)
+    if not intervals:
+        return "30"
+    short = intervals[len(intervals) // 10] * 1.1
+    fastest = [d for d in intervals if d <= short]
+    rate = 1000.0 * len(fastest) / sum(fastest)
+    if abs(rate - round(rate)) < 0.01:
+        return str(round(rate))
+    ntsc = round(rate * 1.001)
+    if abs(rate - ntsc / 1.001) < 0.01:
+        return f"{ntsc * 1000}/1001"
+    return f"{rate:.3f}".rstrip("0").rstrip(".")
+
+
 def retiming_problem(times_ms: list[float], fps_num: int, fps_den: int) -> str | None:
     """Why frames at ``times_ms`` cannot be written at ``fps_num/fps_den`` frames per second, or
     ``None`` when every frame stays within half a frame interval of its time.
@@ -51,9 +70,7 @@ def retiming_problem(times_ms: list[float], fps_num: int, fps_den: int) -> str |
     """
     if len(times_ms) < 2:
         return None
-    intervals = sorted(b - a for a, b in zip(times_ms, times_ms[1:]))
-    fastest = intervals[len(intervals) // 10]
-    suggestion = f"{1000.0 / fastest:.3f}".rstrip("0").rstrip(".") if fastest > 0 else "30"
+    suggestion = fastest_rate(times_ms)
     if fps_num <= 0 or fps_den <= 0:
         return f"no constant frame rate is known (try converting at {suggestion} fps)"
     period = 1000.0 * fps_den / fps_num

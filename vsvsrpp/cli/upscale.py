@@ -31,7 +31,7 @@ from pathlib import Path
 from .encode import DEFAULT_STDOUT_FORMAT, encode, ffmpeg_command, ffmpeg_path, has_audio, partial_path
 from .errors import EXIT_OK, EXIT_USAGE, CliError
 from .options import add_run_options, non_negative_int, run_kwargs
-from .timing import read_timecodes, retiming_problem
+from .timing import fastest_rate, read_timecodes, retiming_problem
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -150,7 +150,7 @@ def open_source(path: Path, check_rate: bool = True):
     if problem is not None:
         raise CliError(
             f"{path}: {problem}. Convert it to a constant frame rate first, e.g. "
-            f"ffmpeg -i {shlex.quote(str(path))} -fps_mode cfr -r RATE -c:a copy cfr.mkv"
+            f"ffmpeg -i {shlex.quote(str(path))} -fps_mode cfr -r {fastest_rate(times)} -c:a copy cfr.mkv"
         )
     return src
 

@@ -1,0 +1,332 @@
+"""The command line as people really use it: outputs that are not files, signals, broken pipes,
+variable frame rate, stalled downloads, light start-up, ``compare`` and the example script.
+
+Signal and pipe tests run ``python -m vsvsrpp`` in a subprocess with a real (random-weight)
+network big enough that one pass takes many seconds, and act while that pass runs.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import ffmpeg
+import pytest
+from PIL import Image
+
+from conftest import make_checkpoint
+from test_cli import _ffmpeg, probe_video, stand_in, video_stream, videos  # noqa: F401 (fixtures)
+from vsvsrpp import cli
+from vsvsrpp.arch.basicvsrpp import BasicVSRPPConfig
+from vsvsrpp.cli import compare
+from vsvsrpp.cli.timing import fastest_rate, read_timecodes, retiming_problem
+
+REPO = Path(__file__).resolve().parents[1]
+#: Window of the subprocess runs: the run is stopped before its first window is done.
+WINDOW = 8
+
+
+# ---------------------------------------------------------------------------------------------
+# start-up
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_neither_torch_nor_vapoursynth(flag):
+    code = (
+        "import sys\n"
+        "from vsvsrpp.cli import main\n"
+        f"code = main([{flag!r}])\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'vapoursynth', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY', heavy, code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "HEAVY [] 0" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs that are not regular files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fifo_output_is_written_in_place(videos, tmp_path, stand_in):  # noqa: F811
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+    received = bytearray()
+
+    def read() -> None:
+        with open(fifo, "rb") as f:
+            while chunk := f.read(65536):
+                received.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert cli.main(["upscale", str(videos["plain"]), str(fifo), "--preset", "ultrafast", "--no-progress"]) == 0
+    reader.join(30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not replaced by a file
+    copy = tmp_path / "received.mkv"
+    copy.write_bytes(bytes(received))
+    assert int(video_stream(probe_video(copy))["nb_read_frames"]) == 6  # a playable stream
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
+
+
+def test_character_device_output_stays_a_device(videos, tmp_path, stand_in):  # noqa: F811
+    null = tmp_path / "null.mkv"
+    try:
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a copy of /dev/null
+    except PermissionError:
+        pytest.skip("mknod needs privileges")
+    assert cli.main(["upscale", str(videos["plain"]), str(null), "--preset", "ultrafast", "--no-progress"]) == 0
+    st = null.stat()
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["null.mkv"]
+
+
+# ---------------------------------------------------------------------------------------------
+# signals and broken pipes, in a subprocess, during a network pass
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_job(tmp_path_factory) -> dict:
+    """A clip and a checkpoint whose first pass (window 8 + 2x2 context) takes many seconds."""
+    d = tmp_path_factory.mktemp("slow")
+    clip = d / "clip.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24", "-frames:v", "24", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(clip))
+    weights = make_checkpoint(d / "c32n2.pth", BasicVSRPPConfig(32, 2, True))
+    return {"clip": clip, "weights": weights}
+
+
+def _start(args: list[str], tmp_path: Path, **kwargs) -> subprocess.Popen:
+    env = os.environ | {"VSVSRPP_HOME": str(tmp_path / "cache")}
+    return subprocess.Popen([sys.executable, "-m", "vsvsrpp", *args], stderr=subprocess.PIPE, env=env, cwd=tmp_path, **kwargs)
+
+
+def _wait_for_progress(proc: subprocess.Popen, timeout: float = 240) -> tuple[float, bytes]:
+    """Read stderr until the bar shows frames done; returns (frames shown, stderr so far)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+        shown = [float(x) for x in re.findall(rb"\| (\d+\.\d)/24", seen)]
+        if shown and shown[-1] > 0:
+            return shown[-1], seen
+    proc.kill()
+    pytest.fail(f"no progress shown; stderr: {seen.decode(errors='replace')[-2000:]}")
+
+
+def _upscale_args(job: dict, output: str) -> list[str]:
+    return ["upscale", str(job["clip"]), output, "--weights", str(job["weights"]), "--device", "cpu",
+            "--window", str(WINDOW), "--overlap", "2", "--preset", "ultrafast"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow), pytest.param(signal.SIGHUP, 129, marks=pytest.mark.slow)],
+)
+def test_signal_mid_pass_ends_promptly_and_leaves_nothing(slow_job, tmp_path, sig, code):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = _start(_upscale_args(slow_job, str(out_dir / "result.mkv")), tmp_path)
+    shown, _ = _wait_for_progress(proc)
+    assert 0 < shown < WINDOW  # the bar moved before the first window was done
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    rest = proc.stderr.read().decode()
+    assert proc.wait(30) == code
+    assert time.monotonic() - sent < 5
+    assert rest.rstrip().splitlines()[-1] == f"vsvsrpp: error: interrupted by {signal.Signals(sig).name}"
+    assert "Traceback" not in rest
+    assert list(out_dir.iterdir()) == []
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """True once process ``pid`` has a handler for ``sig`` (SigCgt in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+    return bool(mask >> (sig - 1) & 1)
+
+
+def test_sigterm_during_start_up_imports(slow_job, tmp_path):
+    proc = _start(_upscale_args(slow_job, str(tmp_path / "result.mkv")), tmp_path)
+    deadline = time.monotonic() + 30
+    while not _catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)  # main() has just started: torch is still being imported
+    err = proc.stderr.read().decode()
+    assert proc.wait(30) == 143
+    assert err.strip().splitlines() == ["vsvsrpp: error: interrupted by SIGTERM"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_reader_of_stdout_going_away_stops_the_run(slow_job, tmp_path):
+    proc = _start(_upscale_args(slow_job, "-"), tmp_path, stdout=subprocess.PIPE)
+    _wait_for_progress(proc)
+    closed = time.monotonic()
+    proc.stdout.close()  # the reader goes away mid-pass
+    rest = proc.stderr.read().decode()
+    assert proc.wait(30) == 141
+    assert time.monotonic() - closed < 5
+    assert rest.rstrip().splitlines()[-1] == "vsvsrpp: error: the reader of the output pipe went away; stopped"
+
+
+class _Drip(http.server.BaseHTTPRequestHandler):
+    """Announces 1 MB and sends one byte every 0.1 s."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            while not self.server.stop.wait(0.1):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def drip_server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    srv.stop = threading.Event()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.stop.set()
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_sigterm_during_download_leaves_no_part_file(tmp_path, drip_server):
+    cache = tmp_path / "cache"
+    env = os.environ | {"VSVSRPP_HOME": str(cache), "VSVSRPP_URL_BASE": drip_server}
+    proc = subprocess.Popen([sys.executable, "-m", "vsvsrpp", "download", "reds4"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 60
+    while not (cache.is_dir() and any(p.suffix == ".part" for p in cache.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(p.suffix == ".part" for p in cache.iterdir())  # the download is under way
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err.decode().strip().splitlines()[-1] == "vsvsrpp: error: interrupted by SIGTERM"
+    assert list(cache.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# variable frame rate
+# ---------------------------------------------------------------------------------------------
+
+
+def test_timecodes_and_retiming():
+    assert retiming_problem([], 24, 1) is None
+    ms_rounded = [round(i * 1001 / 24) for i in range(500)]  # 23.976 fps stored in whole ms
+    assert retiming_problem(ms_rounded, 24000, 1001) is None
+    assert fastest_rate(ms_rounded) == "24000/1001"
+    assert fastest_rate([0, 40, 80, 200]) == "25" and fastest_rate([0, 37, 74]) == "27.027"
+    vfr = [i * 1000 / 24 for i in range(24)] + [1000 + i * 125 for i in range(8)]
+    problem = retiming_problem(vfr, 248, 15)  # BestSource's average rate of that clip
+    assert problem is not None and "frame 24 is at 1.000 s in the source but would be at 1.452 s" in problem and "about 24 fps" in problem
+
+
+def test_read_timecodes(tmp_path):
+    good = tmp_path / "tc.txt"
+    good.write_text("# timecode format v2\n0.00\n41.71\n# comment\n83.42\n")
+    assert read_timecodes(good) == [0.0, 41.71, 83.42]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# timecode format v1\nAssume 24\n")
+    with pytest.raises(ValueError, match="not a timecode format v2 file"):
+        read_timecodes(bad)
+    bad.write_text("# timecode format v2\n0\nsoon\n")
+    with pytest.raises(ValueError, match="bad time 'soon'"):
+        read_timecodes(bad)
+
+
+def test_variable_frame_rate_input_is_refused(tmp_path, stand_in, capsys):  # noqa: F811
+    vfr = tmp_path / "vfr.mkv"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=1", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=8:duration=1",
+        "-filter_complex", "[0][1]concat=n=2[v]", "-map", "[v]", "-fps_mode", "vfr", "-c:v", "libx264", str(vfr),
+    )  # fmt: skip
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(vfr), str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "variable frame rate: frame 24 is at 1.000 s" in err
+    assert "-fps_mode cfr -r 24 " in err and "about 24 fps" in err
+    assert not out.exists() and stand_in == []
+
+
+def test_constant_rate_output_keeps_audio_in_sync(videos, tmp_path, stand_in):  # noqa: F811
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["audio"]), str(out), "--preset", "ultrafast", "--no-progress"]) == 0
+    src, res = ffmpeg.probe(str(videos["audio"])), ffmpeg.probe(str(out))
+
+    def start(info: dict, kind: str) -> float:
+        return float(next(s for s in info["streams"] if s["codec_type"] == kind).get("start_time", 0))
+
+    offset_in = start(src, "audio") - start(src, "video")
+    offset_out = start(res, "audio") - start(res, "video")
+    assert abs(offset_out - offset_in) < 1 / 24 / 2  # within half a frame
+
+
+# ---------------------------------------------------------------------------------------------
+# compare
+# ---------------------------------------------------------------------------------------------
+
+
+def test_compare_writes_labelled_panels(videos, tmp_path, stand_in, capsys):  # noqa: F811
+    out = tmp_path / "cmp.png"
+    args = ["compare", str(videos["plain"]), "-o", str(out), "--frames", "1,4", "--crop", "8,8,32,16"]
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    image = Image.open(out)
+    panel_w, panel_h = 32 * 4, 16 * 4
+    assert image.size == (2 * panel_w + compare.GAP, 2 * (panel_h + compare.LABEL_HEIGHT) + compare.GAP)
+    strip = image.crop((0, 0, panel_w, compare.LABEL_HEIGHT)).convert("L")
+    assert strip.getextrema()[1] > 128  # the label is drawn
+    assert cli.main(args) == 2  # exists: refused without --overwrite
+    assert cli.main([*args, "-y", "--method", "nearest"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--frames", "6"], "has frames 0-5"), (["--crop", "90,0,16,16"], "reaches outside the 96x64 source"),
+     (["--crop", "1,2,3"], "expected X,Y,W,H")],
+)  # fmt: skip
+def test_compare_bad_arguments(videos, tmp_path, stand_in, capsys, extra, message):  # noqa: F811
+    assert cli.main(["compare", str(videos["plain"]), "-o", str(tmp_path / "c.png"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the example script
+# ---------------------------------------------------------------------------------------------
+
+
+def test_example_script_takes_input_relative_to_where_vspipe_started(videos, tmp_path, tiny_checkpoint):  # noqa: F811
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "in.mp4").write_bytes(videos["plain"].read_bytes())
+    vspipe = Path(sys.executable).with_name("vspipe")
+    env = os.environ | {"PWD": str(work)}
+    args = [str(vspipe), "--info", "-a", "input=in.mp4", "-a", f"weights={tiny_checkpoint}", "-a", "device=cpu", str(REPO / "examples" / "upscale.vpy")]
+    result = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Width: 384" in result.stdout and "Frames: 6" in result.stdout
