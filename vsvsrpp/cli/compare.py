@@ -57,7 +57,7 @@ def add_parser(sub) -> None:
         description="For each chosen frame of INPUT, render the source resized to the output size with a plain "
         "resampler next to the network's output, labelled, as rows of one PNG. Crop to look closely.",
     )
-    p.add_argument("input", metavar="INPUT", type=Path, help="input video file")
+    p.add_argument("input", metavar="INPUT", type=Path, help="input video file, or an image sequence pattern such as frames/%%08d.png")
     p.add_argument("-o", "--output", type=Path, default=Path("compare.png"), help="PNG to write (default: %(default)s)")
     p.add_argument("--frames", type=_frames, default=None, metavar="N[,N...]", help="frame numbers (default: the middle frame)")
     p.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the source, in source pixels (default: the whole frame)")
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.output} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
     if not args.output.parent.is_dir():
         raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
-    if not args.input.is_file():
+    if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence
         raise CliError(f"input file not found: {args.input}", EXIT_USAGE)
     src, out, colors = network_clip(args, vs.core.get_video_format(vs.RGB24), check_rate=False)
     frames, (x, y, w, h) = _check(args, src.num_frames, src.width, src.height)
