@@ -203,9 +203,10 @@ def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) 
     clips).
 
     The frames are fed from a thread while this one watches: if ffmpeg ends early, or (with
-    ``watch_stdout``) the reader of our stdout goes away, or a signal arrives, the running
-    network pass is cancelled (:func:`vsvsrpp.runtime.control.cancel`) and stops at its next
-    step; ffmpeg is killed and reaped on any exception.
+    ``watch_stdout``) the reader of file descriptor 1 (where ffmpeg's ``pipe:1`` goes) goes
+    away, or a signal arrives, the running network pass is cancelled
+    (:func:`vsvsrpp.runtime.control.cancel`) and stops at its next step; ffmpeg is killed and
+    reaped on any exception.
 
     Raises:
         CliError: ffmpeg failed (with its stderr tail), processing failed, or (exit code 141)
@@ -225,7 +226,7 @@ def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) 
     try:
         feeder.start()
         while not feeder.done.wait(POLL_INTERVAL):
-            gone = gone or (watch_stdout and reader_gone(sys.stdout.fileno()))
+            gone = gone or (watch_stdout and reader_gone(1))
             if gone or proc.poll() is not None:
                 control.cancel()  # nobody will take the frames: stop the pass at its next step
         rc = proc.wait()
@@ -239,7 +240,7 @@ def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) 
         control.remove_listener(bar.computed_frames)
         bar.close()
         reader.join(timeout=5)
-    if gone or (watch_stdout and reader_gone(sys.stdout.fileno())):
+    if gone or (watch_stdout and reader_gone(1)):
         raise CliError("the reader of the output pipe went away; stopped", EXIT_BROKEN_PIPE)
     if rc != 0:
         tail = reader.tail()

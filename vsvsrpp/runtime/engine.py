@@ -61,11 +61,13 @@ def _install_hooks(descriptor: ModelDescriptor, placed: _Placement) -> None:
         if placed.on_step is not None:
             placed.on_step()
 
-    model = descriptor.model
+    modules = dict(descriptor.model.named_modules())  # a stand-in network may lack them: no hooks
     for name in dict.fromkeys(descriptor.step_modules + descriptor.fp32_modules):
-        model.get_submodule(name).register_forward_pre_hook(before)
+        if name in modules:
+            modules[name].register_forward_pre_hook(before)
     for name in descriptor.step_modules:
-        model.get_submodule(name).register_forward_hook(after)
+        if name in modules:
+            modules[name].register_forward_hook(after)
 
 
 _placements: weakref.WeakKeyDictionary[nn.Module, _Placement] = weakref.WeakKeyDictionary()
