@@ -45,7 +45,10 @@ def add_parser(sub) -> None:
         NAME,
         help=HELP,
         description="Decode INPUT, run the network of --model or --weights (any family) and encode the result "
-        "to OUTPUT ('-' for stdout). Audio streams are copied; colour metadata is kept.",
+        "to OUTPUT ('-' for stdout). Audio streams are copied; colour metadata is kept. A file OUTPUT is written "
+        "atomically and an existing one is replaced only with --overwrite; a FIFO or device is written in place. "
+        "SIGINT, SIGTERM and SIGHUP stop the run within seconds, leaving no partial output (exit 130, 143, 129). "
+        "Variable frame rate sources are refused (the error says how to convert them).",
     )
     p.add_argument("input", metavar="INPUT", type=Path, help="input video file")
     p.add_argument(
