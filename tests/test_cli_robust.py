@@ -77,6 +77,29 @@ def test_fifo_output_is_written_in_place(videos, tmp_path, stand_in):  # noqa: F
     assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
 
 
+def test_full_disk_is_a_failure(videos, stand_in, capsys):  # noqa: F811
+    # /dev/full fails every write with ENOSPC; without -xerror ffmpeg reported success
+    assert cli.main(["upscale", str(videos["plain"]), "/dev/full", "--format", "matroska", "--no-progress"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+
+
+def test_fifo_whose_reader_goes_away_is_a_broken_pipe(tmp_path, stand_in, capsys):  # noqa: F811
+    clip = tmp_path / "long.mp4"  # its output is far larger than a pipe's buffer
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v", "72", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(clip))
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+
+    def read_a_little() -> None:
+        with open(fifo, "rb") as f:
+            f.read(1000)
+
+    reader = threading.Thread(target=read_a_little, daemon=True)
+    reader.start()
+    assert cli.main(["upscale", str(clip), str(fifo), "--preset", "ultrafast", "--crf", "0", "--no-progress"]) == 141
+    assert "the reader of the output went away (broken pipe); stopped" in capsys.readouterr().err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
 def test_character_device_output_stays_a_device(videos, tmp_path, stand_in):  # noqa: F811
     null = tmp_path / "null.mkv"
     try:
@@ -318,6 +341,23 @@ def test_compare_writes_labelled_panels(videos, tmp_path, stand_in, capsys):  # 
     assert cli.main([*args, "-y", "--method", "nearest"]) == 0
 
 
+def test_compare_to_a_device_or_stdout_writes_in_place(videos, tmp_path, stand_in, capfdbinary, monkeypatch):  # noqa: F811
+    null = tmp_path / "null.png"
+    try:
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        null = None
+    if null is not None:
+        assert cli.main(["compare", str(videos["plain"]), "-o", str(null), "-y"]) == 0
+        assert stat.S_ISCHR(null.stat().st_mode)  # not replaced by a PNG file
+    monkeypatch.chdir(tmp_path)
+    capfdbinary.readouterr()
+    assert cli.main(["compare", str(videos["plain"]), "-o", "-", "--crop", "0,0,8,8"]) == 0
+    png = capfdbinary.readouterr().out
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert not (tmp_path / "-").exists()  # no file named '-'
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [(["--frames", "6"], "has frames 0-5"), (["--crop", "90,0,16,16"], "reaches outside the 96x64 source"),
@@ -338,9 +378,13 @@ def test_example_script_takes_input_relative_to_where_vspipe_started(videos, tmp
     work = tmp_path / "work"
     work.mkdir()
     (work / "in.mp4").write_bytes(videos["plain"].read_bytes())
+    (work / "w.pth").write_bytes(tiny_checkpoint.read_bytes())
     vspipe = Path(sys.executable).with_name("vspipe")
     env = os.environ | {"PWD": str(work)}
-    args = [str(vspipe), "--info", "-a", "input=in.mp4", "-a", f"weights={tiny_checkpoint}", "-a", "device=cpu", str(REPO / "examples" / "upscale.vpy")]
+    script = str(REPO / "examples" / "upscale.vpy")
+    args = [str(vspipe), "--info", "-a", "input=in.mp4", "-a", "weights=w.pth", "-a", "device=cpu", script]
     result = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Width: 384" in result.stdout and "Frames: 6" in result.stdout
+    bad = subprocess.run([*args[:-1], "-a", "window=abc", script], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "upscale.vpy: window must be an integer, got 'abc'" in bad.stderr

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 from ..hub.registry import DEFAULT_MODEL
@@ -58,11 +59,11 @@ def add_parser(sub) -> None:
         "resampler next to the network's output, labelled, as rows of one PNG. Crop to look closely.",
     )
     p.add_argument("input", metavar="INPUT", type=Path, help="input video file, or an image sequence pattern such as frames/%%08d.png")
-    p.add_argument("-o", "--output", type=Path, default=Path("compare.png"), help="PNG to write (default: %(default)s)")
+    p.add_argument("-o", "--output", type=Path, default=Path("compare.png"), help="PNG to write: a file (written atomically), '-' for stdout, or an existing FIFO or device (default: %(default)s)")
     p.add_argument("--frames", type=_frames, default=None, metavar="N[,N...]", help="frame numbers (default: the middle frame)")
     p.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the source, in source pixels (default: the whole frame)")
     p.add_argument("--method", choices=("bicubic", "nearest"), default="bicubic", help="resampler of the left panel (default: %(default)s)")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (refused otherwise)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it is an existing file (refused otherwise)")
     add_run_options(p)
     p.set_defaults(func=run)
 
@@ -112,11 +113,12 @@ def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
     from ..plugin.colors import to_rgb
-    from .upscale import network_clip
+    from .upscale import in_place, network_clip
 
-    if args.output.exists() and not args.overwrite:
+    stream = str(args.output) == "-" or in_place(args.output)  # stdout, a FIFO or a device: no rename
+    if args.output.is_file() and not args.overwrite:
         raise CliError(f"{args.output} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
-    if not args.output.parent.is_dir():
+    if not stream and not args.output.parent.is_dir():
         raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
     if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence
         raise CliError(f"input file not found: {args.input}", EXIT_USAGE)
@@ -132,12 +134,20 @@ def run(args: argparse.Namespace) -> int:
         panels = [(f"{args.method} x{s}", _image(plain.get_frame(n), box)), (f"{network} x{s}", _image(out.get_frame(n), box))]
         rows.append((f"frame {n}", panels))
     sheet = render(rows)
-    tmp = args.output.with_name(f".{args.output.name}.partial")
-    try:
-        sheet.save(tmp, format="PNG")
-        os.replace(tmp, args.output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if str(args.output) == "-":
+        sheet.save(sys.stdout.buffer, format="PNG")
+        sys.stdout.flush()
+    elif stream:
+        with open(args.output, "wb") as f:
+            sheet.save(f, format="PNG")
+    else:
+        tmp = args.output.with_name(f".{args.output.name}.partial")
+        try:
+            sheet.save(tmp, format="PNG")
+            os.replace(tmp, args.output)
+        finally:
+            tmp.unlink(missing_ok=True)
     log.info("wrote %s (%dx%d, %d frame(s))", args.output, sheet.width, sheet.height, len(frames))
-    print(args.output)
+    if str(args.output) != "-":
+        print(args.output)
     return EXIT_OK

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import secrets
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -108,7 +109,9 @@ def ffmpeg_command(clip, colors, args: argparse.Namespace, target: str, audio_fr
         out_opts["format"] = DEFAULT_STDOUT_FORMAT
     node = ffmpeg.output(*streams, target, **out_opts)
     loglevel = "warning" if args.verbose else "error"
-    return ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", loglevel, "-y", *ffmpeg.get_args(node)]
+    # -xerror: ffmpeg otherwise exits 0 after a failed write (a full disk: a cut-short file
+    # reported as success; a FIFO whose reader left: the run goes on to the end).
+    return ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", loglevel, "-xerror", "-y", *ffmpeg.get_args(node)]
 
 
 def partial_path(output: Path) -> Path:
@@ -244,6 +247,8 @@ def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) 
         raise CliError("the reader of the output pipe went away; stopped", EXIT_BROKEN_PIPE)
     if rc != 0:
         tail = reader.tail()
+        if "Broken pipe" in tail or rc == -signal.SIGPIPE:  # a FIFO or device output whose reader went away
+            raise CliError("the reader of the output went away (broken pipe); stopped", EXIT_BROKEN_PIPE)
         raise CliError(f"ffmpeg failed (exit code {rc})" + (f":\n{tail}" if tail else ""))
     if feeder.error is not None:
         log.debug("frame output failed", exc_info=feeder.error)

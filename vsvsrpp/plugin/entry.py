@@ -71,13 +71,12 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     try:
         engine = load_engine(checkpoint.path, a.device, a.precision, a.tile)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        repair = ""
         if checkpoint.pretrained is not None and isinstance(e, CheckpointError):
-            repair = (
-                f"; the cached file is damaged: run `vsvsrpp download {checkpoint.pretrained.name} --force` "
-                f"(or delete {checkpoint.path}) to download it again"
-            )
-        raise error(f"cannot load {checkpoint.path}: {e}{repair}") from None
+            raise error(
+                f"the cached checkpoint {checkpoint.path} cannot be read, so it is damaged or incomplete: run "
+                f"`vsvsrpp download {checkpoint.pretrained.name} --force` (or delete it) to download it again"
+            ) from None
+        raise error(f"cannot load {checkpoint.path}: {e}") from None
     found = engine.descriptor.architecture
     if family is not None and found is not family:
         raise error(f"{checkpoint.label} holds a {found.name} network; use vsvsrpp.{found.entry_point}(clip, weights=...)")
