@@ -214,7 +214,10 @@ def _stream(info: PretrainedModel, url: str, dest: Path, tmp, progress: bool | N
         tmp.flush()
         os.fsync(tmp.fileno())
     except Exception as e:
-        raise _error(info, url, dest, f"{type(e).__name__}: {e}") from e
+        what = f"{type(e).__name__}: {e}"
+        if isinstance(e, TimeoutError) and "VSVSRPP_" not in what:  # the socket's own timeout
+            what += f" (no data for {deadlines.stall:g} s; VSVSRPP_STALL_TIMEOUT={deadlines.stall:g})"
+        raise _error(info, url, dest, what) from e
     return h.hexdigest(), received, content_length
 
 
