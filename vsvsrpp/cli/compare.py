@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..hub.registry import DEFAULT_MODEL
 from .errors import EXIT_OK, EXIT_USAGE, CliError
-from .options import add_run_options
+from .options import add_overwrite, add_run_options, check_overwrite, in_place
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=_frames, default=None, metavar="N[,N...]", help="frame numbers (default: the middle frame)")
     p.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the source, in source pixels (default: the whole frame)")
     p.add_argument("--method", choices=("bicubic", "nearest"), default="bicubic", help="resampler of the left panel (default: %(default)s)")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it is an existing file (refused otherwise)")
+    add_overwrite(p)
     add_run_options(p)
     p.set_defaults(func=run)
 
@@ -113,11 +113,10 @@ def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
     from ..plugin.colors import to_rgb
-    from .upscale import in_place, network_clip
+    from .upscale import network_clip
 
     stream = str(args.output) == "-" or in_place(args.output)  # stdout, a FIFO or a device: no rename
-    if args.output.is_file() and not args.overwrite:
-        raise CliError(f"{args.output} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
+    check_overwrite(args.output, args.overwrite)
     if not stream and not args.output.parent.is_dir():
         raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
     if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,3 +107,30 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             kwargs[name] = value
     return kwargs | family_options(args)
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    """``-y``/``--overwrite``: what :func:`check_overwrite` asks for before an existing file is replaced."""
+    parser.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it is an existing file (refused otherwise)")
+
+
+def check_overwrite(output: Path, overwrite: bool) -> None:
+    """Refuse (exit code 2) an existing regular file unless ``overwrite``.
+
+    Raises:
+        vsvsrpp.cli.errors.CliError: naming the file and the option.
+    """
+    from .errors import EXIT_USAGE, CliError
+
+    if output.is_file() and not overwrite:
+        raise CliError(f"{output} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
+
+
+def in_place(output: Path) -> bool:
+    """True when ``output`` exists and is not a regular file (a FIFO, a device): it is written
+    as a stream, not replaced by a renamed temporary file."""
+    try:
+        mode = output.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)

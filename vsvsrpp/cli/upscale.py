@@ -25,12 +25,11 @@ import contextlib
 import logging
 import os
 import shlex
-import stat
 from pathlib import Path
 
 from .encode import DEFAULT_STDOUT_FORMAT, encode, ffmpeg_command, ffmpeg_path, has_audio, partial_path
 from .errors import EXIT_OK, EXIT_USAGE, CliError
-from .options import add_run_options, non_negative_int, run_kwargs
+from .options import add_overwrite, add_run_options, check_overwrite, in_place, non_negative_int, run_kwargs
 from .timing import fastest_rate, read_timecodes, retiming_problem
 
 log = logging.getLogger("vsvsrpp.cli")
@@ -56,7 +55,7 @@ def add_parser(sub) -> None:
         metavar="OUTPUT",
         help="output video file (written atomically), '-' for stdout, or an existing FIFO or device (written in place)",
     )
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it is an existing file (refused otherwise)")
+    add_overwrite(p)
     add_run_options(p)
     p.add_argument("--codec", default="libx264", help="ffmpeg video encoder (default: %(default)s)")
     p.add_argument("--crf", type=non_negative_int, default=18, help="encoder CRF (default: %(default)s)")
@@ -102,20 +101,9 @@ def validate(args: argparse.Namespace) -> None:
     with contextlib.suppress(OSError):
         if out.exists() and out.resolve() == inp.resolve():
             raise CliError("output would overwrite the input", EXIT_USAGE)
-    if out.is_file() and not args.overwrite:
-        raise CliError(f"{out} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
+    check_overwrite(out, args.overwrite)
     if not in_place(out) and not os.access(parent, os.W_OK | os.X_OK):
         raise CliError(f"cannot create files in {parent} (permission denied)", EXIT_USAGE)
-
-
-def in_place(output: Path) -> bool:
-    """True when ``output`` exists and is not a regular file (a FIFO, a device): it is written
-    as a stream, not replaced by a renamed temporary file."""
-    try:
-        mode = output.stat().st_mode
-    except OSError:
-        return False
-    return not stat.S_ISREG(mode)
 
 
 def output_format(src_format):
