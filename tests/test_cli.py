@@ -635,3 +635,16 @@ def test_download_unknown_name_real_registry(capsys):
     assert cli.main(["download", "definitely-not-a-model"]) == 1
     assert "definitely-not-a-model" in capsys.readouterr().err
 
+
+
+def test_batch_to_an_output_directory(videos, tmp_path, stand_in):
+    outdir = tmp_path / "new"  # created
+    assert cli.main(["upscale", str(videos["plain"]), str(videos["audio"]), "-o", str(outdir), "--preset", "ultrafast", "--no-progress"]) == 0
+    assert sorted(p.name for p in outdir.iterdir()) == ["audio.mkv", "plain.mkv"]
+    for name in ("audio", "plain"):
+        stream = video_stream(probe_video(outdir / f"{name}.mkv"))
+        assert (stream["width"], stream["height"], stream["nb_read_frames"]) == (384, 256, "6")
+    assert len(stand_in) == 2
+    # an existing output is refused before anything runs
+    assert cli.main(["upscale", str(videos["plain"]), "-o", str(outdir)]) == 2
+    assert len(stand_in) == 2

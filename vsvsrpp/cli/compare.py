@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..hub.registry import DEFAULT_MODEL
 from .errors import EXIT_OK, EXIT_USAGE, CliError
-from .options import add_overwrite, add_run_options, check_overwrite, in_place
+from .options import add_overwrite, add_run_options, check_overwrite, in_place, run_kwargs
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
     if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence
         raise CliError(f"input file not found: {args.input}", EXIT_USAGE)
-    src, out, colors = network_clip(args, vs.core.get_video_format(vs.RGB24), check_rate=False)
+    src, out, colors = network_clip(args.input, run_kwargs(args), vs.core.get_video_format(vs.RGB24), check_rate=False)
     frames, (x, y, w, h) = _check(args, src.num_frames, src.width, src.height)
     s = out.width // src.width
     resize = vs.core.resize.Bicubic if args.method == "bicubic" else vs.core.resize.Point

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .encode import DEFAULT_STDOUT_FORMAT, encode, ffmpeg_command, ffmpeg_path, has_audio, partial_path
 from .errors import EXIT_OK, EXIT_USAGE, CliError
-from .options import add_overwrite, add_run_options, check_overwrite, in_place, non_negative_int, run_kwargs
+from .options import add_overwrite, add_run_options, check_overwrite, in_place, non_negative_int, positive_int, run_kwargs
 from .timing import fastest_rate, read_timecodes, retiming_problem
 
 log = logging.getLogger("vsvsrpp.cli")
@@ -39,22 +39,25 @@ NAME = "upscale"
 HELP = "run a network (BasicVSR++, BasicVSR or RealBasicVSR) on a video file"
 
 
+#: Output frames per segment of a distributed run (--segment-frames), rounded to whole windows.
+DEFAULT_SEGMENT_FRAMES = 240
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         NAME,
         help=HELP,
+        usage="%(prog)s [options] INPUT OUTPUT\n       %(prog)s [options] INPUT [INPUT ...] -o DIR",
         description="Decode INPUT, run the network of --model or --weights (any family) and encode the result "
-        "to OUTPUT ('-' for stdout). Audio streams are copied; colour metadata is kept. A file OUTPUT is written "
-        "atomically and an existing one is replaced only with --overwrite; a FIFO or device is written in place. "
-        "SIGINT, SIGTERM and SIGHUP stop the run within seconds, leaving no partial output (exit 130, 143, 129). "
-        "Variable frame rate sources are refused (the error says how to convert them).",
+        "to OUTPUT ('-' for stdout); with -o DIR, each INPUT to DIR/NAME.mkv. Audio streams are copied; colour "
+        "metadata is kept. A file OUTPUT is written atomically and an existing one is replaced only with "
+        "--overwrite; a FIFO or device is written in place. SIGINT, SIGTERM and SIGHUP stop the run within "
+        "seconds, leaving no partial output (exit 130, 143, 129). Variable frame rate sources are refused (the "
+        "error says how to convert them). With --ray, the files are cut into segments on window borders and "
+        "computed by a Ray cluster; the output equals a single run's frame for frame.",
     )
-    p.add_argument("input", metavar="INPUT", type=Path, help="input video file")
-    p.add_argument(
-        "output",
-        metavar="OUTPUT",
-        help="output video file (written atomically), '-' for stdout, or an existing FIFO or device (written in place)",
-    )
+    p.add_argument("paths", nargs="+", metavar="PATH", type=Path, help="INPUT OUTPUT, or the INPUTs when -o DIR is given")
+    p.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR", help="write each INPUT to DIR/NAME.mkv (created if missing)")
     add_overwrite(p)
     add_run_options(p)
     p.add_argument("--codec", default="libx264", help="ffmpeg video encoder (default: %(default)s)")
@@ -69,6 +72,24 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--pix-fmt", default=None, metavar="FMT", help="output pixel format (default: that of the source)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray = p.add_argument_group("distributed runs (Ray; pip install 'vsvsrpp[ray]')")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run on the Ray cluster at ADDRESS ('auto': the one started with `ray start` here); "
+                     "without ADDRESS, on a local cluster of this machine's GPUs, or its CPUs")  # fmt: skip
+    ray.add_argument("--segment-frames", type=positive_int, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
+                     help="output frames per task, rounded down to whole windows (default: %(default)s)")  # fmt: skip
+    ray.add_argument("--segment-codec", choices=("ffv1", "final"), default="ffv1",
+                     help="ffv1: lossless segments, encoded once more with --codec when joined (default; exact, "
+                     "needs disk space); final: segments encoded with --codec and joined without re-encoding")  # fmt: skip
+    ray.add_argument("--resume", action="store_true", help="continue an interrupted run: keep the segments it finished")
+    ray.add_argument("--work-dir", type=Path, default=None, metavar="DIR",
+                     help="where segments are kept while the run lasts, on storage every worker can read and write "
+                     "(default: next to each OUTPUT)")  # fmt: skip
+    ray.add_argument("--keep-work", action="store_true", help="keep the segments after the output is written")
+    ray.add_argument("--cpus-per-task", type=positive_int, default=1, metavar="N",
+                     help="CPUs (torch threads) per task on a cluster without GPUs (default: %(default)s)")  # fmt: skip
+    ray.add_argument("--retries", type=non_negative_int, default=3, metavar="N",
+                     help="times a segment is tried again when its worker dies (default: %(default)s)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -79,18 +100,54 @@ def run_network(clip, **kwargs):
     return entry.apply(clip, **kwargs)
 
 
-def validate(args: argparse.Namespace) -> None:
+def pairs(args: argparse.Namespace) -> list[tuple[Path, Path | str]]:
+    """The ``(input, output)`` pairs of the command line, checked (:func:`validate`).
+
+    Raises:
+        CliError: (exit code 2) a wrong number of paths, two inputs with one name under
+            ``-o DIR``, or a pair :func:`validate` refuses.
+    """
+    paths: list[Path] = args.paths
+    if args.output_dir is None:
+        if len(paths) != 2:
+            raise CliError(f"give INPUT OUTPUT, or the inputs and -o DIR (got {len(paths)} paths)", EXIT_USAGE)
+        out: list[tuple[Path, Path | str]] = [(paths[0], "-" if str(paths[1]) == "-" else paths[1])]
+    else:
+        names = [p.stem + ".mkv" for p in paths]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise CliError(f"two inputs would both be written to {args.output_dir / twice[0]}; give them different names", EXIT_USAGE)
+        if not args.output_dir.is_dir():
+            if not args.output_dir.parent.is_dir():
+                raise CliError(f"output directory's parent does not exist: {args.output_dir.parent}", EXIT_USAGE)
+            args.output_dir.mkdir(exist_ok=True)
+        out = [(p, args.output_dir / n) for p, n in zip(paths, names)]
+    if args.ray and args.ray not in ("auto", "local") and ":" not in args.ray:
+        raise CliError(
+            f"--ray ADDRESS must be 'auto', HOST:PORT or ray://HOST:PORT, got {args.ray!r} (write --ray=ADDRESS, or "
+            "put --ray after the paths when it has no ADDRESS)",
+            EXIT_USAGE,
+        )
+    if args.ray is None and (args.resume or args.keep_work or args.work_dir is not None):
+        raise CliError("--resume, --keep-work and --work-dir apply to distributed runs; add --ray", EXIT_USAGE)
+    for inp, output in out:
+        validate(args, inp, output)
+    return out
+
+
+def validate(args: argparse.Namespace, inp: Path, output: Path | str) -> None:
     """Checks that need no decoding; raise :class:`CliError` with exit code 2."""
-    inp: Path = args.input
     if not inp.exists():
         raise CliError(f"input file not found: {inp}", EXIT_USAGE)
     if not inp.is_file():
         raise CliError(f"input is not a file: {inp}", EXIT_USAGE)
     if args.weights is not None and not args.weights.is_file():
         raise CliError(f"weights file not found: {args.weights}", EXIT_USAGE)
-    if args.output == "-":
+    if args.ray is not None and (output == "-" or in_place(Path(output))):
+        raise CliError("--ray writes regular files; give a file name as OUTPUT", EXIT_USAGE)
+    if output == "-":
         return
-    out = Path(args.output)
+    out = Path(output)
     parent = out.parent
     if not parent.is_dir():
         raise CliError(f"output directory does not exist: {parent}", EXIT_USAGE)
@@ -146,12 +203,13 @@ def open_source(path: Path, check_rate: bool = True):
     return src
 
 
-def network_clip(args: argparse.Namespace, fmt=None, check_rate: bool = True):
-    """Decode ``args.input`` and run the network on it (:func:`run_network`, which converts
-    formats).
+def network_clip(path: Path, kwargs: dict, fmt=None, check_rate: bool = True):
+    """Decode ``path`` and run the network on it (:func:`run_network`, which converts formats).
 
     Args:
-        args: the parsed options of :func:`~vsvsrpp.cli.options.add_run_options`, with ``input``.
+        path: the input video file.
+        kwargs: filter arguments (:func:`~vsvsrpp.cli.options.run_kwargs`: model or weights,
+            device, window, overlap, tile, family options).
         fmt: the output's VapourSynth format (``None``: :func:`output_format` of the source's).
         check_rate: refuse a variable frame rate source (see :func:`open_source`).
 
@@ -163,51 +221,71 @@ def network_clip(args: argparse.Namespace, fmt=None, check_rate: bool = True):
     """
     from ..plugin.colors import MATRIX_BT709, Colors
 
-    src = open_source(args.input, check_rate)
+    src = open_source(path, check_rate)
     try:
         # The CLI must produce output: an untagged YUV file of a non-standard size is taken as BT.709.
         colors = Colors.from_video(src, fallback_matrix=MATRIX_BT709)
     except ValueError as e:
-        raise CliError(f"{args.input}: {e}") from None
+        raise CliError(f"{path}: {e}") from None
     if colors.matrix_guessed:
         name = "BT.709" if colors.matrix == MATRIX_BT709 else "BT.601 (SMPTE 170M)"
-        log.info("%s has no colour matrix tag; assuming %s for %dx%d", args.input.name, name, src.width, src.height)
+        log.info("%s has no colour matrix tag; assuming %s for %dx%d", path.name, name, src.width, src.height)
     log.debug("source %s %dx%d %d frames %s/%s fps, %s", src.format.name, src.width, src.height, src.num_frames, src.fps_num, src.fps_den, colors)
     fixed = {"output_format": (fmt or output_format(src.format)).id, "dither": "error_diffusion"}
     if colors.matrix_guessed:
         fixed["matrix"] = colors.matrix
     try:
-        out = run_network(src, **run_kwargs(args), **fixed)
+        out = run_network(src, **kwargs, **fixed)
     except Exception as e:  # unknown model, unreadable checkpoint, bad device, bad window...
         log.debug("setting up the network failed", exc_info=True)
         raise CliError(f"cannot set up the network: {str(e).removeprefix('vsvsrpp: ')}") from None
     return src, out, colors
 
 
-def prepare_clip(args: argparse.Namespace):
-    """The network's output for ffmpeg (planar G,B,R for RGB); returns ``(clip, Colors)``."""
+def for_ffmpeg(clip):
+    """``clip`` as ffmpeg reads it: planes G,B,R for RGB (VapourSynth's are R,G,B)."""
     import vapoursynth as vs
 
-    _, out, colors = network_clip(args)
-    if out.format.color_family == vs.RGB:
-        out = vs.core.std.ShufflePlanes(out, [1, 2, 0], vs.RGB)  # R,G,B -> ffmpeg's planar G,B,R
-    return out, colors
+    if clip.format.color_family == vs.RGB:
+        clip = vs.core.std.ShufflePlanes(clip, [1, 2, 0], vs.RGB)
+    return clip
+
+
+def prepare_clip(args: argparse.Namespace):
+    """The network's output for ffmpeg (:func:`for_ffmpeg`); returns ``(clip, Colors)``."""
+    _, out, colors = network_clip(args.input, run_kwargs(args))
+    return for_ffmpeg(out), colors
 
 
 def run(args: argparse.Namespace) -> int:
-    validate(args)
+    todo = pairs(args)
+    if args.ray is not None:
+        from ..cluster import driver
+
+        report = driver.run([(i, Path(o)) for i, o in todo], args, run_kwargs(args))
+        log.info("%d segments: %d computed, %d kept from an earlier run (%.1f s)", report["segments"], report["computed"],
+                 report["kept"], report["seconds"])  # fmt: skip
+        return EXIT_OK
+    for inp, output in todo:
+        args.input, args.output = inp, str(output)
+        upscale_file(args)
+    return EXIT_OK
+
+
+def upscale_file(args: argparse.Namespace) -> None:
+    """Upscale ``args.input`` to ``args.output`` in this process (see the module's description)."""
     progress = not args.no_progress
     clip, colors = prepare_clip(args)
     audio_from = args.input if has_audio(args.input) else None
     if args.output == "-":
         encode(clip, ffmpeg_command(clip, colors, args, "pipe:1", audio_from), progress, watch_stdout=True)
-        return EXIT_OK
+        return
 
     output = Path(args.output)
     if in_place(output):
         encode(clip, ffmpeg_command(clip, colors, args, ffmpeg_path(output), audio_from), progress)
         log.info("wrote %s (%dx%d, %d frames)", output, clip.width, clip.height, clip.num_frames)
-        return EXIT_OK
+        return
     tmp = partial_path(output)
     cmd = ffmpeg_command(clip, colors, args, ffmpeg_path(tmp), audio_from)
     ok = False
@@ -222,4 +300,3 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     log.info("wrote %s (%dx%d, %d frames)", output, clip.width, clip.height, clip.num_frames)
-    return EXIT_OK

@@ -102,8 +102,8 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
     return chosen.window, engine
 
 
-def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dict[str, Any]) -> vs.VideoNode:
-    """The one implementation behind every entry point (see :func:`make_entry_point`)."""
+def _setup(name: str, family: Architecture | None, clip: vs.VideoNode, values: dict[str, Any]):
+    """Validate a call and load its network: ``(arguments, colours, engine, call options, window)``."""
     error = _Errors(name)
     _check_clip(clip, error)
     try:
@@ -117,6 +117,13 @@ def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dic
     except ValueError as e:
         raise error(str(e)) from None
     window, engine = _plan(clip, a, checkpoint, engine, error)
+    return a, colors, engine, options, window
+
+
+def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dict[str, Any]) -> vs.VideoNode:
+    """The one implementation behind every entry point (see :func:`make_entry_point`)."""
+    error = _Errors(name)
+    a, colors, engine, options, window = _setup(name, family, clip, values)
     rgb = to_rgb(clip, colors)
     flags = cut_flags(rgb, a.scene_detect, a.scene_threshold) if clip.num_frames > 1 else None
     graph = WindowGraph(rgb, engine, window, a.overlap, flags, error, options)
@@ -219,6 +226,22 @@ def apply(*args: Any, **kwargs: Any) -> vs.VideoNode:
 
 
 apply.__signature__ = _APPLY_SIGNATURE  # type: ignore[attr-defined]
+
+
+def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The window and tile :func:`apply` with the same arguments would run on this machine.
+
+    Returns:
+        ``{"window": frames per pass, "tile": tile size in input pixels or None, "device": str,
+        "precision": str}``. Passing ``window`` and ``tile`` back fixes the filter's plan, so
+        that other machines run the same passes (as :mod:`vsvsrpp.cluster` does).
+
+    Raises:
+        vapoursynth.Error: as :func:`apply` does for its arguments (no frame is read).
+    """
+    clip, values = _bind("vsvsrpp", _APPLY_SIGNATURE, args, kwargs)
+    a, _, engine, _, window = _setup("vsvsrpp", None, clip, values)
+    return {"window": window, "tile": engine.tile, "device": str(engine.device), "precision": engine.precision}
 
 BasicVSRPP = make_entry_point(arch.basicvsrpp.ARCH)
 BasicVSR = make_entry_point(arch.basicvsr.ARCH)

@@ -1,0 +1,91 @@
+"""Joining a file's segments into the output: concatenation, audio, a frame count check, rename.
+
+The segments are read in order through ffmpeg's concat demuxer. Lossless (FFV1) segments are
+encoded once more, with the user's encoder settings, into the output; segments already in the
+final codec are copied as they are (each one starts on a keyframe, being a separate encode). The
+source's audio is muxed in, the output's frame count is checked against the source's, and the
+file is renamed into place; on any failure no output is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from ..runtime.segments import Segment
+from . import workdir as wd
+from .task import Encoding, count_frames
+
+log = logging.getLogger("vsvsrpp.cluster")
+
+
+def concat_list(workdir: Path, segments: list[Segment]) -> Path:
+    """Write the concat demuxer's list of the segment files, in frame order; returns its path."""
+    lines = [f"file '{wd.segment_path(workdir, s.index).name}'\n" for s in sorted(segments, key=lambda s: s.start)]
+    path = workdir / "segments.txt"
+    path.write_text("ffconcat version 1.0\n" + "".join(lines))
+    return path
+
+
+def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path, num_frames: int, fps: tuple[int, int],
+             colors_args: dict[str, str], segment_encoding: Encoding, final: Encoding, container: str | None) -> None:  # fmt: skip
+    """Write ``output`` from the segment files (see the module's description).
+
+    Args:
+        workdir: the file's work directory, every segment done.
+        segments: all of the file's segments.
+        source: the input file (its audio streams are copied, if any).
+        output: the file to write (atomically: a temporary name next to it, renamed).
+        num_frames: the source's frame count; the output must have as many.
+        fps: the source's frame rate ``(num, den)``.
+        colors_args: ffmpeg's colour tags (:meth:`vsvsrpp.plugin.colors.Colors.ffmpeg_args`).
+        segment_encoding: how the segments were encoded; lossless ones are encoded with
+            ``final``, others are copied.
+        final: the output's encoder settings.
+        container: ffmpeg's format name, or None to guess it from ``output``'s extension.
+
+    Raises:
+        vsvsrpp.cli.errors.CliError: ffmpeg failed, or the output's frame count is wrong.
+    """
+    import subprocess
+
+    import ffmpeg
+
+    from ..cli.encode import ffmpeg_path, has_audio, partial_path
+    from ..cli.errors import CliError
+
+    listing = concat_list(workdir, segments)
+    video = ffmpeg.input(str(listing), format="concat", safe=0)
+    streams = [video["v"]]
+    opts: dict = {"r": f"{fps[0]}/{fps[1]}", **colors_args}
+    if segment_encoding.is_lossless:
+        opts["vcodec"] = final.codec
+        opts.update({k: v for k, v in (("crf", final.crf), ("preset", final.preset), ("pix_fmt", final.pix_fmt)) if v})
+    else:
+        opts["vcodec"] = "copy"
+    if has_audio(source):
+        streams.append(ffmpeg.input(ffmpeg_path(source))["a?"])
+        opts["acodec"] = "copy"
+    if container:
+        opts["format"] = container
+    tmp = partial_path(output)
+    cmd = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror", "-y",
+           *ffmpeg.get_args(ffmpeg.output(*streams, ffmpeg_path(tmp), **opts))]  # fmt: skip
+    log.debug("running %s", " ".join(cmd))
+    ok = False
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            tail = proc.stderr.decode("utf-8", "replace").strip()[-4000:]
+            raise CliError(f"joining the segments of {output.name} failed (ffmpeg exit code {proc.returncode})" + (f":\n{tail}" if tail else ""))
+        found = count_frames(tmp)
+        if found != num_frames:
+            raise CliError(f"{output.name}: the joined segments hold {found} frames, the source {num_frames}; nothing written")
+        os.replace(tmp, output)
+        ok = True
+    finally:
+        if not ok:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()

@@ -1,0 +1,310 @@
+"""The driver of a distributed run on Ray: plan, schedule, follow, join.
+
+For each file: the source is opened here (frame count, rate, colours); one Ray task on a worker
+asks the filter for its plan (window and tile, from that worker's device memory) unless
+``--window`` fixes it; the clip is cut into segments on window borders
+(:func:`vsvsrpp.runtime.segments.plan_segments`); the work directory is opened (or, with
+``resume``, reopened, keeping every segment that is done). Then the segments still to do, of all
+files, are scheduled longest first as Ray tasks (:func:`vsvsrpp.cluster.task.run_segment`), one
+GPU each when the cluster has GPUs. Ray retries a task whose worker dies. A file is joined
+(:mod:`vsvsrpp.cluster.assemble`) as soon as its last segment is done. On Ctrl-C or a failure
+the tasks still running are cancelled and the work directories are kept for ``--resume``.
+
+Every segment runs the filter with the same window, overlap and tile, so the output equals a
+single-process run with those settings frame for frame (on workers of one device type and
+precision: a GPU and a CPU compute different rounding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..runtime.segments import Segment, longest_first, plan_segments
+from . import workdir as wd
+from .task import LOSSLESS, Encoding, SegmentJob, run_segment
+
+log = logging.getLogger("vsvsrpp.cluster")
+
+#: Attempts after the first for a segment whose worker died (Ray's ``max_retries``).
+DEFAULT_RETRIES = 3
+#: Seconds between progress updates of the driver.
+POLL = 0.5
+
+
+def import_ray():
+    """Ray, or a one-line error naming the extra that installs it."""
+    from ..cli.errors import CliError
+
+    try:
+        import ray
+    except ImportError:
+        raise CliError("--ray needs Ray, which is not installed: pip install 'vsvsrpp[ray]'") from None
+    return ray
+
+
+@dataclass
+class FileJob:
+    """One input file of the run and where it stands."""
+
+    key: int
+    input: Path
+    output: Path
+    workdir: Path
+    num_frames: int
+    fps: tuple[int, int]
+    colors_args: dict[str, str]
+    filter_kwargs: dict[str, Any] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    done: set[int] = field(default_factory=set)
+
+
+def work_dir_for(output: Path, root: Path | None) -> Path:
+    """The work directory of ``output``: ``.NAME.vsvsrpp-work`` next to it, or under ``root``."""
+    name = f".{output.name}.vsvsrpp-work"
+    return (root / name.lstrip(".")) if root is not None else output.with_name(name)
+
+
+def _plan_task(path: str, kwargs: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Ray task: the filter's plan for ``path`` on the worker's device."""
+    import torch
+
+    from ..cli.upscale import open_source
+    from ..plugin import entry
+
+    torch.set_num_threads(threads)
+    return entry.plan(open_source(Path(path), check_rate=False), **kwargs)
+
+
+def _segment_task(job: SegmentJob, progress) -> dict[str, Any]:
+    """Ray task: :func:`run_segment`, reporting progress to the driver's progress actor."""
+    key = (job.key, job.segment.index)
+    return run_segment(job, lambda frames: progress.set.remote(key, frames))
+
+
+class _ProgressBoard:
+    """Ray actor: frames computed so far by each running segment (a retried segment starts
+    again from 0)."""
+
+    def __init__(self):
+        self.frames: dict[tuple[int, int], float] = {}
+
+    def set(self, key: tuple[int, int], frames: float) -> None:
+        self.frames[key] = frames
+
+    def get(self) -> dict[tuple[int, int], float]:
+        return dict(self.frames)
+
+
+def _settings(job: FileJob, args: argparse.Namespace, encoding: Encoding) -> dict[str, Any]:
+    """What decides the content of ``job``'s segments (stored in ``job.json``; resume checks it)."""
+    from ..hub.download import sha256_of
+
+    st = job.input.stat()
+    kwargs = {k: str(v) for k, v in sorted(job.filter_kwargs.items())}
+    weights = job.filter_kwargs.get("weights")
+    return {
+        "input": str(job.input),
+        "input_bytes": st.st_size,
+        "input_mtime_ns": st.st_mtime_ns,
+        "frames": job.num_frames,
+        "filter": kwargs,
+        "weights_sha256": sha256_of(weights) if weights else None,
+        "segment_frames": args.segment_frames,
+        "segment_encoding": vars(encoding) if not encoding.is_lossless else "ffv1",
+        "vsvsrpp": __version__,
+    }
+
+
+def _open_file(key: int, source: Path, output: Path, args: argparse.Namespace, kwargs: dict[str, Any]) -> FileJob:
+    """Read what the driver needs to know of a source (rate, length, colours)."""
+    import vapoursynth as vs
+
+    from ..cli.errors import CliError
+    from ..cli.upscale import open_source, output_format
+    from ..plugin.colors import MATRIX_BT709, Colors
+
+    src = open_source(source)
+    try:
+        colors = Colors.from_video(src, fallback_matrix=MATRIX_BT709)
+    except ValueError as e:
+        raise CliError(f"{source}: {e}") from None
+    fmt = output_format(src.format)
+    subsampled = fmt.color_family == vs.YUV and bool(fmt.subsampling_w or fmt.subsampling_h)
+    workdir = work_dir_for(output, args.work_dir.absolute() if args.work_dir else None)
+    return FileJob(key, source.absolute(), output.absolute(), workdir, src.num_frames, (src.fps_num, src.fps_den),
+                   colors.ffmpeg_args(subsampled=subsampled), kwargs)  # fmt: skip
+
+
+def _connect(ray, address: str | None, verbose: bool) -> bool:
+    """Connect to the cluster at ``address`` (None: start a local one); True if started here."""
+    from ..cli import signals
+    from ..cli.errors import CliError
+
+    if ray.is_initialized():  # a caller (a test, a notebook) connected already
+        return False
+    started = time.monotonic()
+    try:
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=verbose, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise CliError(f"cannot connect to the Ray cluster at {address}: {e}") from None
+    finally:
+        signals.install()  # ray.init replaces the SIGTERM handler
+    res = ray.cluster_resources()
+    log.info("Ray %s: %d CPUs, %d GPUs (%.1f s to connect)", address or "local cluster", res.get("CPU", 0), res.get("GPU", 0),
+             time.monotonic() - started)  # fmt: skip
+    return True
+
+
+def run(pairs: list[tuple[Path, Path]], args: argparse.Namespace, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Upscale each ``(input, output)`` pair on a Ray cluster (see the module's description).
+
+    Args:
+        pairs: inputs (readable on every worker) and outputs (regular files).
+        args: the ``upscale`` options: ``ray`` (address or None), ``segment_frames``,
+            ``segment_codec`` ("ffv1" or "final"), ``resume``, ``keep_work``, ``work_dir``,
+            ``cpus_per_task``, ``retries``, encoder settings, ``window``/``overlap``.
+        kwargs: the filter arguments given (:func:`vsvsrpp.cli.options.run_kwargs`).
+
+    Returns:
+        A report: ``segments`` planned, ``computed`` and ``kept`` (done by an earlier run),
+        ``tasks`` (each task's result: segment, worker PID and host, seconds), ``seconds``.
+
+    Raises:
+        vsvsrpp.cli.errors.CliError: Ray missing or unreachable, a source or network that
+            cannot be used, a work directory of other settings, a segment that failed after
+            its retries, or a join that failed. Work directories are kept for ``--resume``.
+    """
+    ray = import_ray()
+    started = time.monotonic()
+    final = Encoding(args.codec, args.crf, args.preset or None, args.pix_fmt)
+    encoding = LOSSLESS if args.segment_codec == "ffv1" else final
+    if "weights" in kwargs:
+        kwargs = kwargs | {"weights": str(Path(kwargs["weights"]).absolute())}
+    files = [_open_file(k, i, o, args, kwargs) for k, (i, o) in enumerate(pairs)]
+    started_here = _connect(ray, args.ray, args.verbose > 0)
+    try:
+        return _run(ray, files, args, encoding, final) | {"seconds": time.monotonic() - started}
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _resources(ray, args: argparse.Namespace) -> dict[str, Any]:
+    """Each task's resources: one GPU when the cluster has GPUs, else ``--cpus-per-task`` CPUs."""
+    if ray.cluster_resources().get("GPU", 0) > 0:
+        return {"num_gpus": 1, "num_cpus": 1}
+    return {"num_cpus": args.cpus_per_task}
+
+
+def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding, final: Encoding) -> dict[str, Any]:
+    from ..cli.errors import EXIT_USAGE, CliError
+    from ..runtime.windows import DEFAULT_OVERLAP
+
+    resources = _resources(ray, args)
+    threads = int(resources["num_cpus"])
+    plan_remote = ray.remote(_plan_task).options(**resources, max_retries=args.retries)
+    plans = _get(ray, [plan_remote.remote(str(f.input), f.filter_kwargs, threads) for f in files], "planning")
+    for f, plan in zip(files, plans):
+        overlap = f.filter_kwargs.get("overlap", DEFAULT_OVERLAP)
+        f.filter_kwargs = f.filter_kwargs | {"window": plan["window"], "overlap": overlap, "tile": plan["tile"]}
+        f.segments = plan_segments(f.num_frames, plan["window"], overlap, args.segment_frames)
+        try:
+            wd.open_job(f.workdir, _settings(f, args, encoding), args.resume)
+        except (FileExistsError, ValueError) as e:
+            raise CliError(str(e), EXIT_USAGE) from None
+        f.done = {s.index for s in f.segments if wd.is_done(f.workdir, s)}
+        log.info("%s: window %d, overlap %d, tile %s on %s (%s); %d segments, %d done already",
+                 f.input.name, plan["window"], overlap, plan["tile"], plan["device"], plan["precision"],
+                 len(f.segments), len(f.done))  # fmt: skip
+    board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
+    task = ray.remote(_segment_task).options(**resources, max_retries=args.retries, retry_exceptions=False)
+    todo = longest_first(s for f in files for s in f.segments if s.index not in f.done)
+    todo_files = {id(s): f for f in files for s in f.segments}
+    pending = {}
+    for s in todo:
+        f = todo_files[id(s)]
+        job = SegmentJob(f.key, str(f.input), str(f.workdir), s, f.filter_kwargs, encoding, threads)
+        pending[task.remote(job, board)] = (f, s)
+    results: list[dict[str, Any]] = []
+    try:
+        for f in files:
+            if len(f.done) == len(f.segments):
+                _join(f, encoding, final, args)
+        _follow(ray, pending, board, files, results, encoding, final, args)
+    except BaseException:
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        kept = [str(f.workdir) for f in files if f.workdir.exists()]
+        if kept:
+            log.info("work kept in %s; run the same command with --resume to continue", ", ".join(kept))
+        raise
+    planned = sum(len(f.segments) for f in files)
+    computed = sum(1 for r in results if r["computed"])
+    return {"segments": planned, "computed": computed, "kept": planned - computed, "tasks": results}
+
+
+def _get(ray, refs: list, what: str) -> list:
+    """``ray.get`` with a task's error turned into a :class:`CliError` (its own message)."""
+    from ..cli.errors import CliError
+
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as e:
+        cause = getattr(e, "cause", None) or e
+        raise CliError(f"{what} failed: {cause}") from None
+    except ray.exceptions.RayError as e:
+        raise CliError(f"{what} failed: {type(e).__name__}: {e}") from None
+
+
+def _follow(ray, pending: dict, board, files: list[FileJob], results: list, encoding: Encoding, final: Encoding,
+            args: argparse.Namespace) -> None:  # fmt: skip
+    """Wait for the segment tasks, show the frames done, join each file when it is complete."""
+    import sys
+
+    from tqdm import tqdm
+
+    total = sum(f.num_frames for f in files)
+    done_frames = sum(s.frames for f in files for s in f.segments if s.index in f.done)
+    bar = tqdm(total=total, initial=done_frames, unit="frame", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL)
+            for ref in ready:
+                f, s = pending.pop(ref)
+                results.append(_get(ray, [ref], f"segment {s.index} (frames {s.start}-{s.end - 1}) of {f.input.name}")[0])
+                f.done.add(s.index)
+                done_frames += s.frames
+                if len(f.done) == len(f.segments):
+                    _join(f, encoding, final, args)
+            running = {k: v for k, v in _board(ray, board).items() if k[1] not in files[k[0]].done}
+            value = min(total, done_frames + sum(running.values()))
+            if value > bar.n:
+                bar.update(value - bar.n)
+    finally:
+        bar.close()
+
+
+def _board(ray, board) -> dict:
+    try:
+        return ray.get(board.get.remote(), timeout=POLL)
+    except Exception:  # progress is best effort
+        return {}
+
+
+def _join(f: FileJob, encoding: Encoding, final: Encoding, args: argparse.Namespace) -> None:
+    from .assemble import assemble
+
+    assemble(f.workdir, f.segments, f.input, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, args.format)
+    log.info("wrote %s (%d frames, %d segments)", f.output, f.num_frames, len(f.segments))
+    if not args.keep_work:
+        shutil.rmtree(f.workdir, ignore_errors=True)

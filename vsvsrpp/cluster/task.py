@@ -1,0 +1,171 @@
+"""The segment task: what one worker does for one segment of one file.
+
+It opens the source itself (the path must be readable on every worker), builds the filter over
+the *whole* clip with the run's fixed plan (window, overlap, tile), requests only the segment's
+output frames, and encodes them to ``segment-N.mkv`` in the work directory: under a temporary
+name, checked (frame count), renamed, then recorded in a manifest
+(:mod:`vsvsrpp.cluster.workdir`). A segment already done is skipped, so running a task twice
+(a retry, a resumed run) costs nothing and changes nothing. No Ray import: the driver wraps
+:func:`run_segment` in a Ray task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..runtime.segments import Segment
+from . import workdir as wd
+
+#: Seconds between progress reports of a running segment to the driver.
+REPORT_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How segment files are encoded.
+
+    Attributes:
+        codec, crf, preset, pix_fmt: ffmpeg encoder settings (``crf``/``preset``/``pix_fmt``
+            None: not passed). :func:`lossless` gives FFV1 (the default intermediate).
+    """
+
+    codec: str
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+
+    @property
+    def is_lossless(self) -> bool:
+        return self.codec == "ffv1"
+
+
+LOSSLESS = Encoding("ffv1")
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """Everything a worker needs for one segment (plain data: it travels to the worker).
+
+    Attributes:
+        key: the file's position in the run (for progress).
+        input: absolute path of the source, readable on every worker.
+        workdir: absolute path of the file's work directory (shared storage).
+        segment: the output frames to compute.
+        filter_kwargs: filter arguments with the plan fixed (window, overlap, tile, device...).
+        encoding: how the segment file is encoded.
+        threads: torch and VapourSynth threads on the worker.
+    """
+
+    key: int
+    input: str
+    workdir: str
+    segment: Segment
+    filter_kwargs: dict[str, Any] = field(default_factory=dict)
+    encoding: Encoding = LOSSLESS
+    threads: int = 1
+
+
+class _Reporter:
+    """A :func:`vsvsrpp.runtime.control.add_listener` listener that sends the segment's frames
+    computed so far to ``send(frames)``, at most every :data:`REPORT_INTERVAL` seconds."""
+
+    def __init__(self, send):
+        self.send, self.frames, self.last = send, 0.0, 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, frames: float) -> None:
+        with self.lock:
+            self.frames += frames
+            now = time.monotonic()
+            if now - self.last < REPORT_INTERVAL:
+                return
+            self.last = now
+            value = self.frames
+        with contextlib.suppress(Exception):  # progress is best effort; the result is what counts
+            self.send(value)
+
+
+def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
+    """Compute one segment into its file in the work directory, unless it is already done.
+
+    Args:
+        job: the segment and how to compute it.
+        send_progress: called with the segment's frames computed so far (float), now and then.
+
+    Returns:
+        ``{"key", "index", "computed": bool, "pid", "host", "seconds"}``.
+
+    Raises:
+        vsvsrpp.cli.errors.CliError: the source, the network or ffmpeg failed (the message says
+            which); nothing is left under the segment's final name.
+    """
+    import torch
+    import vapoursynth as vs
+
+    from ..cli import upscale
+    from ..cli.encode import encode, ffmpeg_command, ffmpeg_path
+    from ..cli.errors import CliError
+    from ..runtime import control
+
+    started = time.monotonic()
+    workdir, seg = Path(job.workdir), job.segment
+    result = {"key": job.key, "index": seg.index, "pid": os.getpid(), "host": socket.gethostname()}
+    if wd.is_done(workdir, seg):
+        return result | {"computed": False, "seconds": time.monotonic() - started}
+    marker = wd.marker_path(workdir, seg.index, os.getpid())
+    marker.touch()
+    final = wd.segment_path(workdir, seg.index)
+    tmp = workdir / f".{final.stem}.partial-{os.getpid()}{final.suffix}"
+    reporter = _Reporter(send_progress) if send_progress is not None else None
+    try:
+        torch.set_num_threads(job.threads)
+        vs.core.num_threads = job.threads
+        control.reset()
+        _, out, colors = upscale.network_clip(Path(job.input), job.filter_kwargs, check_rate=False)
+        clip = upscale.for_ffmpeg(out)[seg.start : seg.end]
+        e = job.encoding
+        settings = argparse.Namespace(codec=e.codec, crf=e.crf, preset=e.preset, pix_fmt=e.pix_fmt, format="matroska", verbose=0)
+        if reporter is not None:
+            control.add_listener(reporter)
+        encode(clip, ffmpeg_command(clip, colors, settings, ffmpeg_path(tmp), None), progress=False)
+        found = count_frames(tmp)
+        if found != seg.frames:
+            raise CliError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
+        os.replace(tmp, final)
+        wd.record_done(workdir, seg, final, {"pid": os.getpid(), "host": result["host"]})
+    finally:
+        if reporter is not None:
+            control.remove_listener(reporter)
+        for path in (tmp, marker):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return result | {"computed": True, "seconds": time.monotonic() - started}
+
+
+def count_frames(path: Path) -> int:
+    """Video frames (packets of the first video stream) in a media file, counted by ffprobe.
+
+    Raises:
+        vsvsrpp.cli.errors.CliError: ffprobe failed or found no video stream.
+    """
+    import ffmpeg
+
+    from ..cli.encode import ffmpeg_path
+    from ..cli.errors import CliError
+
+    try:
+        info = ffmpeg.probe(ffmpeg_path(path), select_streams="v:0", count_packets=None)
+    except ffmpeg.Error as e:
+        raise CliError(f"ffprobe cannot read {path}: {(e.stderr or b'').decode('utf-8', 'replace').strip()}") from None
+    streams = info.get("streams") or []
+    if not streams or "nb_read_packets" not in streams[0]:
+        raise CliError(f"{path} has no video stream")
+    return int(streams[0]["nb_read_packets"])
