@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -122,6 +121,7 @@ def test_killed_worker_is_retried_and_output_unchanged(cluster, clips, single, t
     index, pid = killed[0]
     manifest = wd.read_json(wd.manifest_path(work, index))
     assert manifest["pid"] != pid  # computed again, by another worker process
+    assert wd.running(work) == {}  # the dead worker's marker went with the segment's completion
     assert frame_hashes(out) == single["cut"]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -113,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
     from ..plugin.colors import to_rgb
+    from .encode import atomic_output
     from .upscale import network_clip
 
     stream = str(args.output) == "-" or in_place(args.output)  # stdout, a FIFO or a device: no rename
@@ -140,12 +140,8 @@ def run(args: argparse.Namespace) -> int:
         with open(args.output, "wb") as f:
             sheet.save(f, format="PNG")
     else:
-        tmp = args.output.with_name(f".{args.output.name}.partial")
-        try:
+        with atomic_output(args.output) as tmp:
             sheet.save(tmp, format="PNG")
-            os.replace(tmp, args.output)
-        finally:
-            tmp.unlink(missing_ok=True)
     log.info("wrote %s (%dx%d, %d frame(s))", args.output, sheet.width, sheet.height, len(frames))
     if str(args.output) != "-":
         print(args.output)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import secrets
 import select
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,26 @@ def ffmpeg_command(clip, colors, args: argparse.Namespace, target: str, audio_fr
 def partial_path(output: Path) -> Path:
     """A fresh hidden temporary name next to ``output`` with the same extension."""
     return output.with_name(f".{output.stem}.partial-{secrets.token_hex(4)}{output.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_output(output: Path) -> Iterator[Path]:
+    """Write ``output`` atomically: yields a temporary path next to it (:func:`partial_path`),
+    renamed to ``output`` when the block ends normally, deleted when it raises (or is
+    interrupted), so that ``output`` is either complete or untouched.
+
+    Raises:
+        CliError: the block ended normally but wrote nothing to the temporary path.
+    """
+    tmp = partial_path(output)
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise CliError(f"nothing was written to {output}")
+        os.replace(tmp, output)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 class _Progress:

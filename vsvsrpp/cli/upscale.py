@@ -27,7 +27,7 @@ import os
 import shlex
 from pathlib import Path
 
-from .encode import DEFAULT_STDOUT_FORMAT, encode, ffmpeg_command, ffmpeg_path, has_audio, partial_path
+from .encode import DEFAULT_STDOUT_FORMAT, atomic_output, encode, ffmpeg_command, ffmpeg_path, has_audio
 from .errors import EXIT_OK, EXIT_USAGE, CliError
 from .options import add_overwrite, add_run_options, check_overwrite, in_place, non_negative_int, positive_int, run_kwargs
 from .timing import fastest_rate, read_timecodes, retiming_problem
@@ -286,17 +286,6 @@ def upscale_file(args: argparse.Namespace) -> None:
         encode(clip, ffmpeg_command(clip, colors, args, ffmpeg_path(output), audio_from), progress)
         log.info("wrote %s (%dx%d, %d frames)", output, clip.width, clip.height, clip.num_frames)
         return
-    tmp = partial_path(output)
-    cmd = ffmpeg_command(clip, colors, args, ffmpeg_path(tmp), audio_from)
-    ok = False
-    try:
-        encode(clip, cmd, progress)
-        if not tmp.is_file():
-            raise CliError("ffmpeg reported success but wrote no output")
-        os.replace(tmp, output)
-        ok = True
-    finally:
-        if not ok:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+    with atomic_output(output) as tmp:
+        encode(clip, ffmpeg_command(clip, colors, args, ffmpeg_path(tmp), audio_from), progress)
     log.info("wrote %s (%dx%d, %d frames)", output, clip.width, clip.height, clip.num_frames)

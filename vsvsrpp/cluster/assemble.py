@@ -9,9 +9,7 @@ file is renamed into place; on any failure no output is left.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from pathlib import Path
 
 from ..runtime.segments import Segment
@@ -53,7 +51,7 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
 
     import ffmpeg
 
-    from ..cli.encode import ffmpeg_path, has_audio, partial_path
+    from ..cli.encode import atomic_output, ffmpeg_path, has_audio
     from ..cli.errors import CliError
 
     listing = concat_list(workdir, segments)
@@ -70,12 +68,10 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
         opts["acodec"] = "copy"
     if container:
         opts["format"] = container
-    tmp = partial_path(output)
-    cmd = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror", "-y",
-           *ffmpeg.get_args(ffmpeg.output(*streams, ffmpeg_path(tmp), **opts))]  # fmt: skip
-    log.debug("running %s", " ".join(cmd))
-    ok = False
-    try:
+    with atomic_output(output) as tmp:
+        cmd = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror", "-y",
+               *ffmpeg.get_args(ffmpeg.output(*streams, ffmpeg_path(tmp), **opts))]  # fmt: skip
+        log.debug("running %s", " ".join(cmd))
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if proc.returncode != 0:
             tail = proc.stderr.decode("utf-8", "replace").strip()[-4000:]
@@ -83,9 +79,3 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
         found = count_frames(tmp)
         if found != num_frames:
             raise CliError(f"{output.name}: the joined segments hold {found} frames, the source {num_frames}; nothing written")
-        os.replace(tmp, output)
-        ok = True
-    finally:
-        if not ok:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()

@@ -62,6 +62,7 @@ class FileJob:
     fps: tuple[int, int]
     colors_args: dict[str, str]
     filter_kwargs: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
     done: set[int] = field(default_factory=set)
 
@@ -116,6 +117,7 @@ def _settings(job: FileJob, args: argparse.Namespace, encoding: Encoding) -> dic
         "input_mtime_ns": st.st_mtime_ns,
         "frames": job.num_frames,
         "filter": kwargs,
+        "plan": job.plan,
         "weights_sha256": sha256_of(weights) if weights else None,
         "segment_frames": args.segment_frames,
         "segment_encoding": vars(encoding) if not encoding.is_lossless else "ffv1",
@@ -206,32 +208,27 @@ def _resources(ray, args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding, final: Encoding) -> dict[str, Any]:
     from ..cli.errors import EXIT_USAGE, CliError
-    from ..runtime.windows import DEFAULT_OVERLAP
 
     resources = _resources(ray, args)
     threads = int(resources["num_cpus"])
-    plan_remote = ray.remote(_plan_task).options(**resources, max_retries=args.retries)
-    plans = _get(ray, [plan_remote.remote(str(f.input), f.filter_kwargs, threads) for f in files], "planning")
-    for f, plan in zip(files, plans):
-        overlap = f.filter_kwargs.get("overlap", DEFAULT_OVERLAP)
-        f.filter_kwargs = f.filter_kwargs | {"window": plan["window"], "overlap": overlap, "tile": plan["tile"]}
-        f.segments = plan_segments(f.num_frames, plan["window"], overlap, args.segment_frames)
+    for f, plan in zip(files, _plans(ray, files, args, resources)):
+        f.plan = plan
+        f.segments = plan_segments(f.num_frames, plan["window"], plan["overlap"], args.segment_frames)
         try:
             wd.open_job(f.workdir, _settings(f, args, encoding), args.resume)
         except (FileExistsError, ValueError) as e:
             raise CliError(str(e), EXIT_USAGE) from None
         f.done = {s.index for s in f.segments if wd.is_done(f.workdir, s)}
         log.info("%s: window %d, overlap %d, tile %s on %s (%s); %d segments, %d done already",
-                 f.input.name, plan["window"], overlap, plan["tile"], plan["device"], plan["precision"],
+                 f.input.name, plan["window"], plan["overlap"], plan["tile"], plan["device"], plan["precision"],
                  len(f.segments), len(f.done))  # fmt: skip
     board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
     task = ray.remote(_segment_task).options(**resources, max_retries=args.retries, retry_exceptions=False)
-    todo = longest_first(s for f in files for s in f.segments if s.index not in f.done)
-    todo_files = {id(s): f for f in files for s in f.segments}
+    todo = longest_first([(f, s) for f in files for s in f.segments if s.index not in f.done], lambda fs: fs[1])
     pending = {}
-    for s in todo:
-        f = todo_files[id(s)]
-        job = SegmentJob(f.key, str(f.input), str(f.workdir), s, f.filter_kwargs, encoding, threads)
+    for f, s in todo:
+        kwargs = f.filter_kwargs | {k: f.plan[k] for k in ("window", "overlap", "tile")}
+        job = SegmentJob(f.key, str(f.input), str(f.workdir), s, kwargs, encoding, threads)
         pending[task.remote(job, board)] = (f, s)
     results: list[dict[str, Any]] = []
     try:
@@ -250,6 +247,31 @@ def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding
     planned = sum(len(f.segments) for f in files)
     computed = sum(1 for r in results if r["computed"])
     return {"segments": planned, "computed": computed, "kept": planned - computed, "tasks": results}
+
+
+def _plans(ray, files: list[FileJob], args: argparse.Namespace, resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each file's plan (window, overlap, tile, device, precision): the one stored in its work
+    directory when resuming (free memory may have changed since), else the filter's plan on a
+    worker, one task per file, all at once."""
+    from ..cli.errors import EXIT_USAGE, CliError
+    from ..runtime.windows import DEFAULT_OVERLAP
+
+    stored = [wd.read_json(f.workdir / wd.JOB_FILE) for f in files]
+    for f, job in zip(files, stored):
+        if job is not None and not args.resume:
+            raise CliError(f"{f.workdir} holds an earlier run; give --resume to continue it, or remove it", EXIT_USAGE)
+    ask = [f for f, job in zip(files, stored) if not (job and isinstance(job.get("plan"), dict))]
+    task = ray.remote(_plan_task).options(**resources, max_retries=args.retries)
+    refs = [task.remote(str(f.input), f.filter_kwargs, int(resources["num_cpus"])) for f in ask]
+    started = time.monotonic()
+    planned = dict(zip((f.key for f in ask), _get(ray, refs, "planning")))
+    if ask:
+        log.info("planned %d file(s) on workers in %.1f s (worker start, model load)", len(ask), time.monotonic() - started)
+    plans = []
+    for f, job in zip(files, stored):
+        plan = planned[f.key] | {"overlap": f.filter_kwargs.get("overlap", DEFAULT_OVERLAP)} if f.key in planned else job["plan"]
+        plans.append(plan)
+    return plans
 
 
 def _get(ray, refs: list, what: str) -> list:

@@ -111,7 +111,7 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     import vapoursynth as vs
 
     from ..cli import upscale
-    from ..cli.encode import encode, ffmpeg_command, ffmpeg_path
+    from ..cli.encode import atomic_output, encode, ffmpeg_command, ffmpeg_path
     from ..cli.errors import CliError
     from ..runtime import control
 
@@ -123,7 +123,6 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     marker = wd.marker_path(workdir, seg.index, os.getpid())
     marker.touch()
     final = wd.segment_path(workdir, seg.index)
-    tmp = workdir / f".{final.stem}.partial-{os.getpid()}{final.suffix}"
     reporter = _Reporter(send_progress) if send_progress is not None else None
     try:
         torch.set_num_threads(job.threads)
@@ -135,18 +134,19 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
         settings = argparse.Namespace(codec=e.codec, crf=e.crf, preset=e.preset, pix_fmt=e.pix_fmt, format="matroska", verbose=0)
         if reporter is not None:
             control.add_listener(reporter)
-        encode(clip, ffmpeg_command(clip, colors, settings, ffmpeg_path(tmp), None), progress=False)
-        found = count_frames(tmp)
-        if found != seg.frames:
-            raise CliError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
-        os.replace(tmp, final)
+        with atomic_output(final) as tmp:
+            encode(clip, ffmpeg_command(clip, colors, settings, ffmpeg_path(tmp), None), progress=False)
+            found = count_frames(tmp)
+            if found != seg.frames:
+                raise CliError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
         wd.record_done(workdir, seg, final, {"pid": os.getpid(), "host": result["host"]})
     finally:
         if reporter is not None:
             control.remove_listener(reporter)
-        for path in (tmp, marker):
+        # this worker's marker; once the segment is done, those of workers that died on it too
+        for m in [marker, *(wd.markers(workdir, seg.index) if wd.is_done(workdir, seg) else ())]:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                m.unlink()
     return result | {"computed": True, "seconds": time.monotonic() - started}
 
 

@@ -41,6 +41,12 @@ def marker_path(workdir: Path, index: int, pid: int) -> Path:
     return workdir / f"segment-{index:06d}.pid-{pid}"
 
 
+def markers(workdir: Path, index: int) -> list[Path]:
+    """The markers of segment ``index`` (one per worker process that started it and has not
+    removed its marker: running, or died)."""
+    return list(workdir.glob(f"segment-{index:06d}.pid-*"))
+
+
 def running(workdir: Path) -> dict[int, list[int]]:
     """Segments whose markers exist: ``{index: [worker PIDs]}`` (for progress and tests)."""
     out: dict[int, list[int]] = {}

@@ -12,10 +12,13 @@ VapourSynth, torch or Ray.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .windows import WindowPlan
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ def plan_segments(num_frames: int, window: int, overlap: int, segment_frames: in
     return segments
 
 
-def longest_first(segments: Iterable[Segment]) -> list[Segment]:
-    """Scheduling order: the longest segments first (ties in frame order), so that the last
-    tasks to finish are short ones."""
-    return sorted(segments, key=lambda s: (-s.frames, s.index))
+def longest_first(items: Iterable[T], segment: Callable[[T], Segment] = lambda item: item) -> list[T]:
+    """Scheduling order: the longest segments first (ties in their order in ``items``), so that
+    the last tasks to finish are short ones. ``segment`` gives an item's segment (for items
+    that carry more, e.g. ``(file, segment)`` pairs of a batch)."""
+    return sorted(items, key=lambda item: -segment(item).frames)
