@@ -183,3 +183,10 @@ def test_final_codec_segments_join_without_reencoding(cluster, clips, tiny_check
     keyframes = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-skip_frame", "nokey", "-show_entries",
                                 "frame=pts", "-of", "csv=p=0", str(out)], check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
     assert len(keyframes) >= 3  # each segment starts on a keyframe of its own
+
+
+def test_more_cpus_per_task_than_any_node_is_refused(cluster, clips, tiny_checkpoint, tmp_path, capsys):
+    args = ["upscale", str(clips["cut"]), str(tmp_path / "o.mkv"), "--weights", str(tiny_checkpoint), *RUN, "--ray", "--cpus-per-task", "3"]
+    assert cli.main(args) == 2
+    assert "--cpus-per-task 3: no node of the cluster has more than 2 CPUs" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -200,9 +200,15 @@ def run(pairs: list[tuple[Path, Path]], args: argparse.Namespace, kwargs: dict[s
 
 
 def _resources(ray, args: argparse.Namespace) -> dict[str, Any]:
-    """Each task's resources: one GPU when the cluster has GPUs, else ``--cpus-per-task`` CPUs."""
+    """Each task's resources: one GPU when the cluster has GPUs, else ``--cpus-per-task`` CPUs
+    (refused up front when no node has that many: the tasks would wait forever)."""
+    from ..cli.errors import EXIT_USAGE, CliError
+
     if ray.cluster_resources().get("GPU", 0) > 0:
         return {"num_gpus": 1, "num_cpus": 1}
+    most = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    if args.cpus_per_task > most:
+        raise CliError(f"--cpus-per-task {args.cpus_per_task}: no node of the cluster has more than {most:g} CPUs", EXIT_USAGE)
     return {"num_cpus": args.cpus_per_task}
 
 
