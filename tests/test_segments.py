@@ -79,6 +79,7 @@ def test_a_segment_is_done_only_when_its_file_matches_its_manifest(tmp_path):
     assert not wd.is_done(tmp_path, Segment(3, 16, 25, 14, 26))  # another range (another plan)
     wd.segment_path(tmp_path, 3).write_bytes(b"framez")  # same size, other content
     assert not wd.is_done(tmp_path, seg)
+    assert wd.is_done(tmp_path, seg, verify=False)  # a task's quick check: size only
     wd.segment_path(tmp_path, 3).unlink()
     assert not wd.is_done(tmp_path, seg)
     wd.manifest_path(tmp_path, 3).write_text("{not json")

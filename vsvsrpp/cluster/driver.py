@@ -262,10 +262,10 @@ def _plans(ray, files: list[FileJob], args: argparse.Namespace, resources: dict[
     from ..cli.errors import EXIT_USAGE, CliError
     from ..runtime.windows import DEFAULT_OVERLAP
 
-    stored = [wd.read_json(f.workdir / wd.JOB_FILE) for f in files]
-    for f, job in zip(files, stored):
-        if job is not None and not args.resume:
-            raise CliError(f"{f.workdir} holds an earlier run; give --resume to continue it, or remove it", EXIT_USAGE)
+    try:  # refused before anything is planned
+        stored = [wd.stored_job(f.workdir, args.resume) for f in files]
+    except FileExistsError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
     ask = [f for f, job in zip(files, stored) if not (job and isinstance(job.get("plan"), dict))]
     task = ray.remote(_plan_task).options(**resources, max_retries=args.retries)
     refs = [task.remote(str(f.input), f.filter_kwargs, int(resources["num_cpus"])) for f in ask]

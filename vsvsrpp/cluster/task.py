@@ -118,12 +118,13 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     started = time.monotonic()
     workdir, seg = Path(job.workdir), job.segment
     result = {"key": job.key, "index": seg.index, "pid": os.getpid(), "host": socket.gethostname()}
-    if wd.is_done(workdir, seg):
+    if wd.is_done(workdir, seg, verify=False):  # a retry of an attempt that finished
         return result | {"computed": False, "seconds": time.monotonic() - started}
     marker = wd.marker_path(workdir, seg.index, os.getpid())
     marker.touch()
     final = wd.segment_path(workdir, seg.index)
     reporter = _Reporter(send_progress) if send_progress is not None else None
+    done = False
     try:
         torch.set_num_threads(job.threads)
         vs.core.num_threads = job.threads
@@ -140,11 +141,12 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
             if found != seg.frames:
                 raise CliError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
         wd.record_done(workdir, seg, final, {"pid": os.getpid(), "host": result["host"]})
+        done = True
     finally:
         if reporter is not None:
             control.remove_listener(reporter)
         # this worker's marker; once the segment is done, those of workers that died on it too
-        for m in [marker, *(wd.markers(workdir, seg.index) if wd.is_done(workdir, seg) else ())]:
+        for m in [marker, *(wd.markers(workdir, seg.index) if done else ())]:
             with contextlib.suppress(FileNotFoundError):
                 m.unlink()
     return result | {"computed": True, "seconds": time.monotonic() - started}

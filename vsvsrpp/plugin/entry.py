@@ -240,8 +240,9 @@ def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
         vapoursynth.Error: as :func:`apply` does for its arguments (no frame is read).
     """
     clip, values = _bind("vsvsrpp", _APPLY_SIGNATURE, args, kwargs)
-    a, _, engine, _, window = _setup("vsvsrpp", None, clip, values)
+    _, _, engine, _, window = _setup("vsvsrpp", None, clip, values)
     return {"window": window, "tile": engine.tile, "device": str(engine.device), "precision": engine.precision}
+
 
 BasicVSRPP = make_entry_point(arch.basicvsrpp.ARCH)
 BasicVSR = make_entry_point(arch.basicvsr.ARCH)
