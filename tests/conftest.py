@@ -40,6 +40,15 @@ def make_checkpoint(path: Path, config, seed: int = 0) -> Path:
     return save_official(path, model)
 
 
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Run bf16 as on a CPU with native bfloat16, whatever this one has (without it oneDNN
+    emulates bf16: slower, same numbers); else ``precision="bf16"`` falls back to fp32 here."""
+    from vsvsrpp.runtime import device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A 4x BasicVSR++ checkpoint with 8 channels and 1 block per branch (fast on CPU)."""

@@ -24,6 +24,7 @@ from vsvsrpp.arch.basicvsr import BasicVSR, BasicVSRConfig
 from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
 from vsvsrpp.hub import download
 from vsvsrpp.hub.checkpoint import read_state_dict
+from vsvsrpp.runtime import device
 from vsvsrpp.tools import bench
 from vsvsrpp.tools.bench import end_to_end, programs
 
@@ -226,7 +227,7 @@ def test_script_args():
     assert values == {"frames": "/f.npy", "weights": "/w.pth", "device": "cpu", "precision": "bf16", "options": '{"cleaning_passes": null}'}
 
 
-def test_prepare_engine_follows_the_precision(tiny_weights):
+def test_prepare_engine_follows_the_precision(tiny_weights, native_bf16):
     engine = bench.prepare_engine(tiny_weights, torch.device("cpu"), "bf16")
     assert engine.dtype == torch.bfloat16
     assert engine.model.conv_last.weight.dtype == torch.bfloat16
@@ -235,7 +236,7 @@ def test_prepare_engine_follows_the_precision(tiny_weights):
     assert engine.dtype == torch.float32 and all(p.dtype == torch.float32 for p in engine.model.parameters())
 
 
-def test_prepare_engine_keeps_each_familys_flow_in_fp32(tiny_realbasicvsr_checkpoint):
+def test_prepare_engine_keeps_each_familys_flow_in_fp32(tiny_realbasicvsr_checkpoint, native_bf16):
     engine = bench.prepare_engine(tiny_realbasicvsr_checkpoint, "cpu", "bf16")
     assert engine.descriptor.fp32_modules == ("basicvsr.spynet",)
     assert all(p.dtype == torch.float32 for p in engine.model.basicvsr.spynet.parameters())
@@ -547,8 +548,10 @@ def test_cli_end_to_end(capsys):
     assert min(model_ms, model_fps, e2e_ms, e2e_fps, ratio) > 0
     assert fp32[7:] == ["-", "-", "-"]  # no reference
     bf16 = next(line for line in out.splitlines() if line.startswith("64x64") and " bf16 " in line).split()
-    assert float(bf16[2]) > 0  # model only runs bf16 on the CPU
+    assert float(bf16[2]) > 0  # model only runs bf16 on the CPU (fp32 where it has no native bf16)
     assert float(bf16[4]) > 0  # end to end passes precision="bf16" to the filter
+    fell_back = "64x64 bf16: ran as fp32: no native bf16 on this CPU" in out
+    assert fell_back == (not device.cpu_has_native_bf16())
     assert "64x64 fp32: vspipe start-up subtracted" in out and "vspipe's own timer" in out
 
 

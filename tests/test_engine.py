@@ -36,7 +36,7 @@ def parity_x4():
     return PARITY / "basicvsrpp_c16n2_x4.pth", lq
 
 
-def test_bf16_keeps_psnr_on_the_parity_vector(parity_x4):
+def test_bf16_keeps_psnr_on_the_parity_vector(parity_x4, native_bf16):
     path, lq = parity_x4
     ref = Engine(load_descriptor(path), "cpu", "fp32")(lq).numpy()
     out = Engine(load_descriptor(path), "cpu", "bf16")(lq).numpy()

@@ -10,7 +10,7 @@ import torch
 import vapoursynth as vs
 
 import vsvsrpp
-from vsvsrpp.hub.checkpoint import load_descriptor, load_model
+from vsvsrpp.hub.checkpoint import load_descriptor
 from vsvsrpp.plugin.graph import WindowGraph
 from vsvsrpp.runtime.engine import Engine
 from vsvsrpp.runtime.windows import WindowPlan
@@ -28,13 +28,13 @@ def frames():
 
 @pytest.fixture(scope="module")
 def model(tiny_checkpoint):
-    return load_model(tiny_checkpoint)
+    return load_descriptor(tiny_checkpoint)
 
 
-def direct(model, arr):
-    """One network pass over ``arr`` (t, 3, h, w), clamped like the filter."""
-    with torch.inference_mode():
-        return model(torch.from_numpy(arr)[None])[0].clamp(0, 1).numpy()
+def direct(descriptor, arr):
+    """One network pass over ``arr`` (t, 3, h, w) as the engine runs it (the fast path on the
+    CPU), clamped like the filter."""
+    return Engine(descriptor, "cpu")(torch.from_numpy(arr)).numpy()
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +111,7 @@ def test_restoration_model_keeps_size(tiny_checkpoint_x1):
     arr = moving_frames(3, 30, 50, seed=2)
     out = vsvsrpp.BasicVSRPP(clip_from_array(arr), weights=tiny_checkpoint_x1)
     assert (out.width, out.height) == (50, 30)
-    np.testing.assert_array_equal(clip_to_array(out), direct(load_model(tiny_checkpoint_x1), arr))
+    np.testing.assert_array_equal(clip_to_array(out), direct(load_descriptor(tiny_checkpoint_x1), arr))
 
 
 def test_single_frame_clip(tiny_checkpoint):

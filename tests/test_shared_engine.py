@@ -17,7 +17,7 @@ from clips import clip_from_array, clip_to_array, frame_to_array, moving_frames
 from conftest import make_checkpoint
 from vsvsrpp.arch.basicvsrpp import BasicVSRPPConfig
 from vsvsrpp.arch.realbasicvsr import RealBasicVSRConfig
-from vsvsrpp.hub.checkpoint import load_descriptor, load_model
+from vsvsrpp.hub.checkpoint import load_descriptor
 from vsvsrpp.runtime.engine import Engine, load_engine
 
 core = vs.core
@@ -32,9 +32,8 @@ def threads():
 
 
 def one_pass(path, frames):
-    """The network of ``path`` over all of ``frames`` at once, clamped like the filter."""
-    with torch.inference_mode():
-        return load_model(path)(torch.from_numpy(frames)[None])[0].clamp(0, 1).numpy()
+    """The network of ``path`` over all of ``frames`` at once, as the engine runs it, clamped."""
+    return Engine(load_descriptor(path), "cpu")(torch.from_numpy(frames)).numpy()
 
 
 def test_two_filters_on_one_checkpoint_never_run_two_passes_at_once(tiny_checkpoint, tmp_path, monkeypatch):
@@ -97,7 +96,7 @@ def test_a_checkpoint_replaced_by_another_family_is_read_as_that_family(tmp_path
     assert out.get_frame(1).width == 4 * W
 
 
-def test_engines_of_other_tile_sizes_share_the_network_and_its_lock(tiny_checkpoint, tmp_path):
+def test_engines_of_other_tile_sizes_share_the_network_and_its_lock(tiny_checkpoint, tmp_path, native_bf16):
     path = shutil.copy(tiny_checkpoint, tmp_path / "tiles.pth")
     whole, tiled = load_engine(path, "cpu", "fp32"), load_engine(path, "cpu", "fp32", tile=64)
     assert whole is load_engine(path, "cpu", "auto")  # auto is fp32 on the CPU: the same key
@@ -107,7 +106,7 @@ def test_engines_of_other_tile_sizes_share_the_network_and_its_lock(tiny_checkpo
     assert bf16.model is not whole.model and bf16.lock is not whole.lock
 
 
-def test_a_network_is_not_placed_twice_in_different_dtypes(tiny_checkpoint):
+def test_a_network_is_not_placed_twice_in_different_dtypes(tiny_checkpoint, native_bf16):
     descriptor = load_descriptor(tiny_checkpoint)
     Engine(descriptor, "cpu", "fp32")
     assert Engine(descriptor, "cpu", "fp32").lock is Engine(descriptor, "cpu", "fp32").lock

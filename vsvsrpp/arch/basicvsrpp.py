@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import deform_conv2d
 
 from .blocks import (
     PixelShufflePack,
@@ -21,9 +20,11 @@ from .blocks import (
     SPyNet,
     check_frames,
     flow_warp,
+    memory_format_of,
     neighbour_flows,
     padded_forward,
 )
+from .deform import IMPLEMENTATIONS, modulated_deform_conv3x3
 from .descriptor import Architecture, MemoryShape, SizeRequirements
 from .state_dict import CheckpointError, StateDict, count_blocks, out_channels, require_keys
 
@@ -64,9 +65,16 @@ class SecondOrderDeformableAlignment(nn.Module):
     A small CNN predicts, from the flow-warped features, the current feature and both flows, an
     offset residue (bounded by ``max_residue_magnitude * tanh``) added to the flows, and a
     sigmoid modulation mask; a modulated deformable 3x3 convolution with 16 deformable groups
-    (``torchvision.ops.deform_conv2d``, same offset layout as mmcv) then fuses both features.
-    Parameters ``weight``/``bias`` are the deformable convolution's, ``conv_offset.*`` the CNN's.
+    (:func:`~vsvsrpp.arch.deform.modulated_deform_conv3x3`, same offset layout as mmcv) then
+    fuses both features. Parameters ``weight``/``bias`` are the deformable convolution's,
+    ``conv_offset.*`` the CNN's.
+
+    Attributes:
+        deform_impl: ``"torchvision"`` (the exact path, default) or ``"sampled"`` (set by the
+            fast path; see :mod:`vsvsrpp.arch.deform`).
     """
+
+    deform_impl = "torchvision"
 
     def __init__(self, mid_channels: int, deform_groups: int = 16, max_residue_magnitude: float = 10.0):
         super().__init__()
@@ -96,8 +104,9 @@ class SecondOrderDeformableAlignment(nn.Module):
         Returns:
             ``(n, C, h, w)`` aligned feature.
         """
-        dtype = cond.dtype
-        out = self.conv_offset(torch.cat([cond, flow_1.to(dtype), flow_2.to(dtype)], dim=1))
+        dtype, layout = cond.dtype, memory_format_of(cond)
+        flows = [f.to(dtype, memory_format=layout) for f in (flow_1, flow_2)]
+        out = self.conv_offset(torch.cat([cond, *flows], dim=1))
         o1, o2, mask = torch.chunk(out.float(), 3, dim=1)
         offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
         offset_1, offset_2 = torch.chunk(offset, 2, dim=1)
@@ -108,10 +117,14 @@ class SecondOrderDeformableAlignment(nn.Module):
         offset_2 = offset_2 + flow_2.float().flip(1).repeat(1, reps, 1, 1)
         offset = torch.cat([offset_1, offset_2], dim=1)
         # Offsets are sampling positions: keep them, the mask and the sampling in float32 even
-        # when the network runs in reduced precision (no-ops in float32).
-        out = deform_conv2d(
-            x.float(), offset, self.weight.float(), self.bias.float(), padding=(1, 1), mask=torch.sigmoid(mask)
-        )
+        # when the network runs in reduced precision. The exact path also multiplies in float32;
+        # the sampled one multiplies in the network's dtype (no-ops in float32).
+        if self.deform_impl == "torchvision":
+            weight, bias = self.weight.float(), self.bias.float()
+            x = x.float()
+        else:
+            weight, bias = self.weight, self.bias
+        out = modulated_deform_conv3x3(x, offset, torch.sigmoid(mask), weight, bias, self.deform_impl)
         return out.to(dtype)
 
 
@@ -171,7 +184,7 @@ class BasicVSRPlusPlus(nn.Module):
         order = range(t - 1, -1, -1) if backward else range(t)
         others = [k for k in feats if k not in ("spatial", branch)]
         out: list[torch.Tensor] = []
-        feat_prop = feats["spatial"][0].new_zeros(feats["spatial"][0].shape)
+        feat_prop = torch.zeros_like(feats["spatial"][0])  # in the features' memory format
         for i, idx in enumerate(order):
             feat_current = feats["spatial"][idx]
             if i > 0:
@@ -297,6 +310,12 @@ class BasicVSRPPArchitecture(Architecture):
     def memory_shape(self, config: BasicVSRPPConfig) -> MemoryShape:
         # spatial features + four propagation branches, kept for every frame of a pass
         return MemoryShape(config.mid_channels, 5, 1 if config.is_low_res_input else 4, config.scale)
+
+    def fast_path(self, model: BasicVSRPlusPlus, device: torch.device) -> None:
+        super().fast_path(model, device)
+        for module in model.modules():  # (a test's stand-in network may have none)
+            if isinstance(module, SecondOrderDeformableAlignment):
+                module.deform_impl = IMPLEMENTATIONS[device.type]
 
     def make_config(self, mid_channels: int, num_blocks: int, scale: int = 4) -> BasicVSRPPConfig:
         if scale not in (1, 4):

@@ -69,7 +69,7 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") 
         padding_mode: ``"zeros"`` (feature propagation) or ``"border"`` (SPyNet).
 
     Returns:
-        ``(n, c, h, w)`` tensor of ``x.dtype``.
+        ``(n, c, h, w)`` tensor of ``x.dtype``, channels_last when ``x`` is.
 
     Raises:
         ValueError: if the spatial sizes of ``x`` and ``flow`` differ.
@@ -87,7 +87,15 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") 
     py = gy + flow[:, 1]
     grid = torch.stack((2.0 * px / max(w - 1, 1) - 1.0, 2.0 * py / max(h - 1, 1) - 1.0), dim=3)
     out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
-    return out.to(x.dtype)
+    return out.to(x.dtype, memory_format=memory_format_of(x))
+
+
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a 4-D channels_last tensor of more than one channel (the fast
+    path's features), else ``torch.contiguous_format``."""
+    if x.size(1) > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -216,6 +224,10 @@ class SPyNet(nn.Module):
         return flow * scale
 
 
+#: Frame pixels per SPyNet batch in :func:`neighbour_flows` (about 1 GiB of first-level maps).
+FLOW_BATCH_PIXELS = 8 << 20
+
+
 def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Flows between neighbouring frames of a batch of sequences, both ways.
 
@@ -231,6 +243,10 @@ def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, to
     n, t, c, h, w = lqs.shape
     a = lqs[:, :-1].reshape(-1, c, h, w)
     b = lqs[:, 1:].reshape(-1, c, h, w)
-    backward = spynet(a, b).view(n, t - 1, 2, h, w)
-    forward = spynet(b, a).view(n, t - 1, 2, h, w)
-    return forward, backward
+    # both directions in batches of pairs (all of them at small sizes; SPyNet's first level
+    # keeps 32 float32 channels per pixel, so a batch is bounded by FLOW_BATCH_PIXELS)
+    ref, supp = torch.cat((a, b)), torch.cat((b, a))
+    step = max(1, FLOW_BATCH_PIXELS // (h * w))
+    flows = torch.cat([spynet(ref[i : i + step], supp[i : i + step]) for i in range(0, ref.size(0), step)])
+    flows = flows.view(2, n, t - 1, 2, h, w)
+    return flows[1], flows[0]

@@ -178,6 +178,18 @@ class Architecture(ABC):
         """Default values of :attr:`options` for a network of ``config``."""
         return {}
 
+    def fast_path(self, model: nn.Module, device: torch.device) -> None:
+        """Switch a network placed on ``device`` to its fastest implementation there, in place.
+
+        The output equals the default (exact) path's up to float rounding (the engine's accuracy
+        tests hold it to 1e-4 max-abs in float32). Here: channels_last weights on the CPU, so that
+        every convolution runs on oneDNN's NHWC kernels without reordering (measured 1.3x to 3x
+        per convolution on AVX-512); families add their own (BasicVSR++: the sampled deformable
+        convolution). Called by the engine once per network instance.
+        """
+        if device.type == "cpu":
+            model.to(memory_format=torch.channels_last)
+
     def build(self, config: Any) -> nn.Module:
         """A new network with random weights for ``config``."""
         return self.network(config)

@@ -75,12 +75,11 @@ def work_dir_for(output: Path, root: Path | None) -> Path:
 
 def _plan_task(path: str, kwargs: dict[str, Any], threads: int) -> dict[str, Any]:
     """Ray task: the filter's plan for ``path`` on the worker's device."""
-    import torch
-
     from ..cli.upscale import open_source
     from ..plugin import entry
+    from ..runtime.device import set_cpu_threads
 
-    torch.set_num_threads(threads)
+    set_cpu_threads(threads)
     return entry.plan(open_source(Path(path), check_rate=False), **kwargs)
 
 

@@ -107,12 +107,12 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
         vsvsrpp.cli.errors.CliError: the source, the network or ffmpeg failed (the message says
             which); nothing is left under the segment's final name.
     """
-    import torch
     import vapoursynth as vs
 
     from ..cli import upscale
     from ..cli.encode import atomic_output, encode, ffmpeg_command, ffmpeg_path
     from ..cli.errors import CliError
+    from ..runtime.device import set_cpu_threads
     from ..runtime import control
 
     started = time.monotonic()
@@ -126,7 +126,7 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     reporter = _Reporter(send_progress) if send_progress is not None else None
     done = False
     try:
-        torch.set_num_threads(job.threads)
+        set_cpu_threads(job.threads)
         vs.core.num_threads = job.threads
         control.reset()
         _, out, colors = upscale.network_clip(Path(job.input), job.filter_kwargs, check_rate=False)

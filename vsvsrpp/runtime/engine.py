@@ -33,7 +33,7 @@ from .. import arch
 from ..arch import ModelDescriptor
 from ..hub.checkpoint import read_state_dict
 from . import control
-from .device import PRECISIONS, resolve_device, resolve_precision
+from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
 from .memory import MIN_TILE
 from .windows import WindowPlan
 
@@ -47,6 +47,7 @@ CACHED_ENGINES = 4
 class _Placement:
     device: torch.device
     dtype: torch.dtype
+    fast: bool
     lock: threading.RLock
     on_step: Callable[[], None] | None = None  # set by the pass holding ``lock``
 
@@ -74,28 +75,32 @@ _placements: weakref.WeakKeyDictionary[nn.Module, _Placement] = weakref.WeakKeyD
 _placements_guard = threading.Lock()
 
 
-def _place(descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype) -> _Placement:
-    """Move the network to ``device`` in ``dtype`` (its ``fp32_modules`` in float32), once, and
-    return its placement with the lock of this model instance.
+def _place(descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype, fast: bool) -> _Placement:
+    """Move the network to ``device`` in ``dtype`` (its ``fp32_modules`` in float32) and, when
+    ``fast``, switch it to its fast path there (``Architecture.fast_path``), once; return its
+    placement with the lock of this model instance.
 
     Raises:
-        ValueError: if the same network instance already runs on another device or in another
-            dtype (an engine would change it under the other's feet).
+        ValueError: if the same network instance already runs on another device, in another
+            dtype or on the other path (an engine would change it under the other's feet).
     """
     model = descriptor.model
     with _placements_guard:
         placed = _placements.get(model)
         if placed is not None:
-            if (placed.device, placed.dtype) != (device, dtype):
+            if (placed.device, placed.dtype, placed.fast) != (device, dtype, fast):
+                path = "fast" if placed.fast else "exact"
                 raise ValueError(
-                    f"this network already runs on {placed.device} in {placed.dtype}; load the checkpoint again "
-                    f"for {device} in {dtype}"
+                    f"this network already runs on {placed.device} in {placed.dtype} on the {path} path; load the "
+                    f"checkpoint again for {device} in {dtype} (fast={fast})"
                 )
             return placed
         model.to(device, dtype).eval()
         for name in descriptor.fp32_modules:
             model.get_submodule(name).float()
-        placed = _placements[model] = _Placement(device, dtype, threading.RLock())
+        if fast:
+            descriptor.architecture.fast_path(model, device)
+        placed = _placements[model] = _Placement(device, dtype, fast, threading.RLock())
         _install_hooks(descriptor, placed)
         return placed
 
@@ -139,6 +144,10 @@ class Engine:
             above 1024 finer than 1 px.
         tile: split frames into square tiles of this many input pixels (None: whole frames).
         tile_overlap: input pixels shared by neighbouring tiles, blended with linear ramps.
+        fast: run the family's fast path on this device (``Architecture.fast_path``: on the CPU
+            channels_last convolutions and, for BasicVSR++, the sampled deformable convolution),
+            equal to the exact path up to float rounding; False keeps the exact path (the
+            reference parity tests and training use it).
 
     Attributes:
         descriptor, device, precision, dtype, scale: as resolved.
@@ -157,6 +166,7 @@ class Engine:
         precision: str = "fp32",
         tile: int | None = None,
         tile_overlap: int = 16,
+        fast: bool = True,
     ):
         self.descriptor = descriptor
         self.device = resolve_device(device)
@@ -166,7 +176,10 @@ class Engine:
         if self.precision == "fp16" and self.device.type == "cpu":
             log.warning("fp16 on the CPU is very slow (no native half convolutions); bf16 or fp32 are faster")
         self.dtype = PRECISIONS[self.precision]
-        self._placement = _place(descriptor, self.device, self.dtype)
+        if self.device.type == "cpu":
+            set_cpu_threads()  # once per process: physical cores of the affinity, unless chosen
+        self.fast = fast
+        self._placement = _place(descriptor, self.device, self.dtype, fast)
         self.lock = self._placement.lock
         self.model = descriptor.model
         self.scale = descriptor.scale

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...runtime.device import resolve_device
+from ...runtime.device import resolve_device, resolve_precision
 from .end_to_end import find_vspipe, time_end_to_end
 from .environment import environment_info, load_average
 from .model_only import synthetic_frames, time_model_only
@@ -100,6 +100,9 @@ class _Run:
 
     def _model_only(self, row: BenchRow, frames: np.ndarray) -> None:
         log.info("model only %s %s (%d frames) ...", row.size, row.precision, row.frames)
+        ran = resolve_precision(row.precision, self.device)
+        if ran != row.precision:  # bf16 on a CPU without native bf16
+            row.notes.append(f"ran as {ran}: no native {row.precision} on this CPU (the reference ran {row.precision})")
         try:
             row.model = time_model_only(
                 self.network.path, frames, self.device, row.precision, self.options.repeat, self.network.options

@@ -41,7 +41,9 @@ def validate(model: BasicVSRPlusPlus, config: TrainConfig, device: torch.device)
         The mean over clips of the clip PSNRs, in dB (Y channel).
     """
     try:
-        engine = Engine(basicvsrpp.ARCH.describe(model), device)
+        # the exact path: the fast one would leave the trained network channels_last, so that a
+        # resumed run (placed afresh) would not repeat the same arithmetic
+        engine = Engine(basicvsrpp.ARCH.describe(model), device, fast=False)
         model.eval()
         result = evaluate(
             config.val_dir,
