@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import deform_conv2d
 
+from .blocks import memory_format_of
+
 #: The implementation the fast path uses, per device type (decided by measurement; see above).
 IMPLEMENTATIONS = {"cpu": "sampled", "cuda": "torchvision"}
 #: Output pixels per band of the sampled implementation: its sampled taps take
@@ -81,7 +83,7 @@ def _sampled(
     c_out = weight.shape[0]
     cg = c_in // groups
     dev = x.device
-    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    channels_last = memory_format_of(x) == torch.channels_last
     # Sampling in float32 (positions need it), the product in the weight's dtype.
     xg = x.float().reshape(n * groups, cg, h, w)
     taps = torch.arange(9, device=dev)

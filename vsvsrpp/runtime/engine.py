@@ -178,7 +178,6 @@ class Engine:
         self.dtype = PRECISIONS[self.precision]
         if self.device.type == "cpu":
             set_cpu_threads()  # once per process: physical cores of the affinity, unless chosen
-        self.fast = fast
         self._placement = _place(descriptor, self.device, self.dtype, fast)
         self.lock = self._placement.lock
         self.model = descriptor.model
