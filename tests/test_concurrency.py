@@ -98,7 +98,7 @@ class Nearest4x(torch.nn.Module):  # the plumbing under test, without SPyNet's c
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.ones(1))
-    def forward(self, x):
+    def forward(self, x, **_):
         return torch.nn.functional.interpolate(x[0], scale_factor=4, mode="nearest")[None] * self.w
 
 descriptor = dataclasses.replace(load_descriptor({weights!r}), model=Nearest4x(), fp32_modules=())

@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import (
+    FeatureCache,
     PixelShufflePack,
     ResidualBlocksWithInputConv,
+    Sink,
     SPyNet,
     check_frames,
     flow_warp,
@@ -100,18 +102,38 @@ class BasicVSR(nn.Module):
         out = self.conv_last(out)
         return out + F.interpolate(lq, scale_factor=4, mode="bilinear", align_corners=False)
 
-    def forward_core(self, lqs: torch.Tensor) -> torch.Tensor:
+    def compute_flows(self, lqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flows a pass over ``lqs`` uses, for :meth:`forward`'s ``flows`` (the engine
+        computes them once on whole frames and crops them for each spatial tile).
+
+        Args:
+            lqs: ``(n, t, 3, h, w)``, ``t >= 2``, meeting ``size_requirements``.
+
+        Returns:
+            ``(forward, backward)``, each ``(n, t-1, 2, h, w)`` float32 (see
+            :func:`~vsvsrpp.arch.blocks.neighbour_flows`).
+        """
+        return neighbour_flows(self.spynet, lqs)
+
+    def forward_core(
+        self,
+        lqs: torch.Tensor,
+        flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+        sink: Sink | None = None,
+        offload: bool = False,
+    ) -> torch.Tensor | None:
         """The network proper, without padding: ``lqs`` must meet ``size_requirements``."""
         n, t, _, h, w = lqs.shape
         if t > 1:
-            flows_forward, flows_backward = neighbour_flows(self.spynet, lqs)
+            flows_forward, flows_backward = flows if flows is not None else neighbour_flows(self.spynet, lqs)
+        cache = FeatureCache(lqs.device, offload)
         feat_prop = lqs.new_zeros(n, self.config.mid_channels, h, w)
         backward_feats: list[torch.Tensor] = [feat_prop] * t
         for i in range(t - 1, -1, -1):
             if i < t - 1:  # the last frame has no successor to align
                 feat_prop = flow_warp(feat_prop, flows_backward[:, i])
             feat_prop = self.backward_resblocks(torch.cat([lqs[:, i], feat_prop], dim=1))
-            backward_feats[i] = feat_prop
+            backward_feats[i] = cache.put(feat_prop)
 
         outputs = []
         feat_prop = torch.zeros_like(feat_prop)
@@ -119,23 +141,42 @@ class BasicVSR(nn.Module):
             if i > 0:  # the first frame has no predecessor to align
                 feat_prop = flow_warp(feat_prop, flows_forward[:, i - 1])
             feat_prop = self.forward_resblocks(torch.cat([lqs[:, i], feat_prop], dim=1))
-            outputs.append(self._upsample(lqs[:, i], backward_feats[i], feat_prop))
-        return torch.stack(outputs, dim=1)
+            hr = self._upsample(lqs[:, i], cache.get(backward_feats[i]), feat_prop)
+            if sink is not None:
+                sink(i, hr)
+            else:
+                outputs.append(hr)
+        return torch.stack(outputs, dim=1) if sink is None else None
 
-    def forward(self, lqs: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        lqs: torch.Tensor,
+        flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+        sink: Sink | None = None,
+        offload: bool = False,
+    ) -> torch.Tensor | None:
         """Super-resolve a batch of frame sequences 4x.
 
         Args:
             lqs: ``(n, t, 3, h, w)`` float RGB in [0, 1].
+            flows: precomputed :meth:`compute_flows` of these frames (or crops of those of
+                larger frames); the frames must then meet ``size_requirements``.
+            sink: receives each output frame as it is made, instead of a stacked result (see
+                :data:`~vsvsrpp.arch.blocks.Sink`).
+            offload: keep the backward branch's features in host memory until the forward
+                branch needs them (exact; nothing changes on the CPU).
 
         Returns:
-            ``(n, t, 3, 4h, 4w)``, same dtype; values are not clamped.
+            ``(n, t, 3, 4h, 4w)``, same dtype; values are not clamped; None with a ``sink``.
 
         Raises:
-            ValueError: if ``lqs`` is not 5-D with 3 channels.
+            ValueError: if ``lqs`` is not 5-D with 3 channels, or ``flows`` come with frames
+                that need padding.
         """
         check_frames(lqs, "BasicVSR")
-        return padded_forward(self.forward_core, lqs, self.size_requirements, self.scale)
+        return padded_forward(
+            self.forward_core, lqs, self.size_requirements, self.scale, sink, flows=flows, offload=offload
+        )
 
 
 _SPYNET_KEY = "spynet.basic_module.0.basic_module.0.conv.weight"
@@ -176,7 +217,15 @@ class BasicVSRArchitecture(Architecture):
 
     def memory_shape(self, config: BasicVSRConfig) -> MemoryShape:
         # backward and forward features, kept for every frame of a pass
-        return MemoryShape(config.mid_channels, 2, 1, config.scale)
+        # one step: the concatenated input (c + 3 channels) and about 3 feature maps of
+        # activations; the upsampling two 64-channel maps at the output size
+        c = config.mid_channels
+        return MemoryShape(c, 2, 1, config.scale, step_bytes=4 * (5 * c + 3), step_bytes_reduced=2 * (5 * c + 3), hr_channels=128)
+
+    def reach(self, config: BasicVSRConfig) -> int:
+        # one step: 1 + 2 x num_blocks 3x3 convolutions; the upsampling: about 2 px of
+        # convolutions at 1x, 2x and 4x
+        return 1 + 2 * config.num_blocks + 2
 
     def make_config(self, mid_channels: int, num_blocks: int, scale: int = 4) -> BasicVSRConfig:
         if scale != 4:

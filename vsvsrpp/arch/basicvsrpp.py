@@ -8,6 +8,7 @@ the flow. Parameter names and shapes match the official mmediting checkpoints.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -15,8 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import (
+    FeatureCache,
     PixelShufflePack,
     ResidualBlocksWithInputConv,
+    Sink,
     SPyNet,
     check_frames,
     flow_warp,
@@ -173,27 +176,30 @@ class BasicVSRPlusPlus(nn.Module):
 
     # -- stages ---------------------------------------------------------------------------------
 
-    def _propagate(self, feats: dict[str, list[torch.Tensor]], flows: torch.Tensor, branch: str) -> None:
+    def _propagate(
+        self, feats: dict[str, list[torch.Tensor]], flows: torch.Tensor, branch: str, cache: FeatureCache
+    ) -> None:
         """Run one propagation branch, appending its per-frame features to ``feats[branch]``.
 
         Each step takes the spatial feature of the current frame, the features of the branches
         already run, and the aligned output of the previous one or two steps (second order).
+        Kept features go through ``cache`` (host memory when offloading).
         """
         t = len(feats["spatial"])
         backward = branch.startswith("backward")
         order = range(t - 1, -1, -1) if backward else range(t)
         others = [k for k in feats if k not in ("spatial", branch)]
-        out: list[torch.Tensor] = []
-        feat_prop = torch.zeros_like(feats["spatial"][0])  # in the features' memory format
+        kept: list[torch.Tensor] = []
+        feat_prop = torch.zeros_like(cache.get(feats["spatial"][0]))  # in the features' memory format
+        feat_n1 = feat_n2 = feat_prop  # the outputs of the last two steps, on the device
         for i, idx in enumerate(order):
-            feat_current = feats["spatial"][idx]
+            feat_current = cache.get(feats["spatial"][idx])
             if i > 0:
                 # flows[:, j] maps between frames j and j+1; the previous frame of this step is
                 # idx+1 (backward) or idx-1 (forward).
                 flow_n1 = flows[:, idx] if backward else flows[:, idx - 1]
                 cond_n1 = flow_warp(feat_prop, flow_n1)
                 if i > 1:
-                    feat_n2 = out[-2]
                     flow_n2 = flows[:, idx + 1] if backward else flows[:, idx - 2]
                     flow_n2 = flow_n1 + flow_warp(flow_n2, flow_n1)
                     cond_n2 = flow_warp(feat_n2, flow_n2)
@@ -203,15 +209,18 @@ class BasicVSRPlusPlus(nn.Module):
                     cond_n2 = torch.zeros_like(cond_n1)
                 cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
                 feat_prop = self.deform_align[branch](torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2)
-            feat = torch.cat([feat_current] + [feats[k][idx] for k in others] + [feat_prop], dim=1)
+            feat = torch.cat([feat_current] + [cache.get(feats[k][idx]) for k in others] + [feat_prop], dim=1)
             feat_prop = feat_prop + self.backbone[branch](feat)
-            out.append(feat_prop)
-        feats[branch] = out[::-1] if backward else out
+            feat_n2, feat_n1 = feat_n1, feat_prop
+            kept.append(cache.put(feat_prop))
+        feats[branch] = kept[::-1] if backward else kept
 
-    def _reconstruct(self, lqs: torch.Tensor, feats: dict[str, list[torch.Tensor]]) -> torch.Tensor:
+    def _reconstruct(
+        self, lqs: torch.Tensor, feats: dict[str, list[torch.Tensor]], cache: FeatureCache, sink: Sink | None
+    ) -> torch.Tensor | None:
         outputs = []
         for i in range(lqs.size(1)):
-            hr = torch.cat([feats[k][i] for k in ("spatial",) + BRANCHES], dim=1)
+            hr = torch.cat([cache.get(feats[k][i]) for k in ("spatial",) + BRANCHES], dim=1)
             hr = self.reconstruction(hr)
             hr = self.lrelu(self.upsample1(hr))
             hr = self.lrelu(self.upsample2(hr))
@@ -221,42 +230,90 @@ class BasicVSRPlusPlus(nn.Module):
                 hr = hr + F.interpolate(lqs[:, i], scale_factor=4, mode="bilinear", align_corners=False)
             else:
                 hr = hr + lqs[:, i]
-            outputs.append(hr)
-        return torch.stack(outputs, dim=1)
+            if sink is not None:
+                sink(i, hr)
+            else:
+                outputs.append(hr)
+        return torch.stack(outputs, dim=1) if sink is None else None
 
-    def forward_core(self, lqs: torch.Tensor) -> torch.Tensor:
+    def _small(self, lqs: torch.Tensor) -> torch.Tensor:
+        """The frames SPyNet sees: the input, or for the 1x models its 4x bicubic downscale."""
+        if self.config.is_low_res_input:
+            return lqs
+        n, t, c, h, w = lqs.shape
+        small = F.interpolate(lqs.reshape(-1, c, h, w), scale_factor=0.25, mode="bicubic")
+        return small.view(n, t, c, h // 4, w // 4)
+
+    def compute_flows(self, lqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flows a pass over ``lqs`` uses, for :meth:`forward`'s ``flows`` (the engine
+        computes them once on whole frames and crops them for each spatial tile).
+
+        Args:
+            lqs: ``(n, t, 3, h, w)``, ``t >= 2``, meeting ``size_requirements``.
+
+        Returns:
+            ``(forward, backward)``, each ``(n, t-1, 2, h/s, w/s)`` float32 (``s``: 1 for the 4x
+            models, 4 for the 1x models, whose features are at quarter resolution); see
+            :func:`~vsvsrpp.arch.blocks.neighbour_flows`.
+        """
+        return neighbour_flows(self.spynet, self._small(lqs))
+
+    def forward_core(
+        self,
+        lqs: torch.Tensor,
+        flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+        sink: Sink | None = None,
+        offload: bool = False,
+    ) -> torch.Tensor | None:
         """The network proper, without padding: ``lqs`` must meet ``size_requirements``."""
         n, t, c, h, w = lqs.shape
-        if self.config.is_low_res_input:
-            lqs_small = lqs
+        cache = FeatureCache(lqs.device, offload)
+        if cache.offload:  # frame by frame, as the reference's cpu_cache: bounded device memory
+            feats = {"spatial": [cache.put(self.feat_extract(lqs[:, i])) for i in range(t)]}
         else:
-            small = F.interpolate(lqs.reshape(-1, c, h, w), scale_factor=0.25, mode="bicubic")
-            lqs_small = small.view(n, t, c, h // 4, w // 4)
-        spatial = self.feat_extract(lqs.reshape(-1, c, h, w))
-        spatial = spatial.view(n, t, *spatial.shape[1:])
-        feats: dict[str, list[torch.Tensor]] = {"spatial": [spatial[:, i] for i in range(t)]}
-        if t > 1:
-            flows_forward, flows_backward = neighbour_flows(self.spynet, lqs_small)
-        else:  # a single frame: no neighbour, no alignment step is ever taken
-            flows_forward = flows_backward = lqs_small.new_zeros(n, 0, 2, *lqs_small.shape[-2:])
+            spatial = self.feat_extract(lqs.reshape(-1, c, h, w))
+            spatial = spatial.view(n, t, *spatial.shape[1:])
+            feats = {"spatial": [spatial[:, i] for i in range(t)]}
+        if t == 1:  # a single frame: no neighbour, no alignment step is ever taken
+            flows_forward = flows_backward = None
+        elif flows is not None:
+            flows_forward, flows_backward = flows
+        else:
+            flows_forward, flows_backward = neighbour_flows(self.spynet, self._small(lqs))
         for branch in BRANCHES:
-            self._propagate(feats, flows_backward if branch.startswith("backward") else flows_forward, branch)
-        return self._reconstruct(lqs, feats)
+            self._propagate(feats, flows_backward if branch.startswith("backward") else flows_forward, branch, cache)
+        return self._reconstruct(lqs, feats, cache, sink)
 
-    def forward(self, lqs: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        lqs: torch.Tensor,
+        flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+        sink: Sink | None = None,
+        offload: bool = False,
+    ) -> torch.Tensor | None:
         """Super-resolve (or restore) a batch of frame sequences.
 
         Args:
             lqs: ``(n, t, 3, h, w)`` float RGB in [0, 1].
+            flows: precomputed :meth:`compute_flows` of these frames (or crops of those of
+                larger frames); the frames must then meet ``size_requirements``.
+            sink: receives each output frame as it is reconstructed, instead of a stacked
+                result (see :data:`~vsvsrpp.arch.blocks.Sink`).
+            offload: keep the per-frame features in host memory between uses (exact; less
+                device memory, more transfers; nothing changes on the CPU).
 
         Returns:
-            ``(n, t, 3, scale*h, scale*w)``, same dtype; values are not clamped.
+            ``(n, t, 3, scale*h, scale*w)``, same dtype, values not clamped; None with a
+            ``sink``.
 
         Raises:
-            ValueError: if ``lqs`` is not 5-D with 3 channels.
+            ValueError: if ``lqs`` is not 5-D with 3 channels, or ``flows`` come with frames
+                that need padding.
         """
         check_frames(lqs, "BasicVSR++")
-        return padded_forward(self.forward_core, lqs, self.size_requirements, self.scale)
+        return padded_forward(
+            self.forward_core, lqs, self.size_requirements, self.scale, sink, flows=flows, offload=offload
+        )
 
 
 _SPYNET_KEY = "spynet.basic_module.0.basic_module.0.conv.weight"
@@ -308,8 +365,27 @@ class BasicVSRPPArchitecture(Architecture):
         )
 
     def memory_shape(self, config: BasicVSRPPConfig) -> MemoryShape:
-        # spatial features + four propagation branches, kept for every frame of a pass
-        return MemoryShape(config.mid_channels, 5, 1 if config.is_low_res_input else 4, config.scale)
+        # spatial features + four propagation branches, kept for every frame of a pass. One
+        # step holds the alignment's offsets and mask (432 + 288 + 288 + 144 float32 channels at
+        # least, 16 deformable groups, with their reorders about 1760) and about 16 feature maps
+        # (concatenated inputs, activations, layout copies); the reconstruction about two
+        # 64-channel maps at the output size. Measured on the CPU: 7955, 9367 and 10908 bytes per
+        # pixel of a step at 16, 32 and 64 channels; 137-167 output channels.
+        c = config.mid_channels
+        return MemoryShape(
+            c, 5, 1 if config.is_low_res_input else 4, config.scale,
+            step_bytes=4 * (1760 + 16 * c), step_bytes_reduced=4 * 1760 + 2 * 16 * c, hr_channels=130,
+        )  # fmt: skip
+
+    def reach(self, config: BasicVSRPPConfig) -> int:
+        # 3x3 convolutions read 1 px each: feature extraction (1 + 2 x 5), one propagation step
+        # (4 offset convolutions, the deformable 3x3 at up to max_residue_magnitude px around
+        # the flow, 1 + 2 x num_blocks backbone convolutions), the reconstruction (1 + 2 x 5 at
+        # the feature resolution, then about 2 px of convolutions at 2x and 4x); times the
+        # feature stride of the 1x models.
+        step = 4 + 1 + math.ceil(config.max_residue_magnitude) + 1 + 2 * config.num_blocks
+        stride = 1 if config.is_low_res_input else 4
+        return (11 + step + 13) * stride
 
     def fast_path(self, model: BasicVSRPlusPlus, device: torch.device) -> None:
         super().fast_path(model, device)

@@ -27,33 +27,82 @@ def check_frames(lqs: torch.Tensor, network: str) -> None:
         raise ValueError(f"{network} expects (n, t, 3, h, w) RGB frames, got shape {tuple(lqs.shape)}")
 
 
+#: ``sink(i, hr)`` receives output frame ``i`` of a pass, ``(n, 3, scale*h, scale*w)``, as soon as it
+#: is reconstructed (a network given a sink returns None instead of stacking its outputs).
+Sink = Callable[[int, torch.Tensor], None]
+
+
+def pad_frames(lqs: torch.Tensor, requirements: SizeRequirements) -> torch.Tensor:
+    """``lqs`` (``(n, t, c, h, w)``) padded at the bottom and right by edge replication to the
+    size ``requirements`` asks for (unchanged when it already meets them)."""
+    n, t, c, h, w = lqs.shape
+    ph, pw = requirements.padded(h, w)
+    if (ph, pw) == (h, w):
+        return lqs
+    return F.pad(lqs.reshape(n * t, c, h, w), (0, pw - w, 0, ph - h), mode="replicate").view(n, t, c, ph, pw)
+
+
 def padded_forward(
-    core: Callable[[torch.Tensor], torch.Tensor],
+    core: Callable[..., torch.Tensor | None],
     lqs: torch.Tensor,
     requirements: SizeRequirements,
     scale: int,
-) -> torch.Tensor:
+    sink: Sink | None = None,
+    **kwargs,
+) -> torch.Tensor | None:
     """Run ``core`` on ``lqs`` padded to ``requirements`` and crop its output back.
 
-    Frames are padded at the bottom and right by edge replication (so the content keeps its
-    position and the padding looks like the image border); the output is cropped to
-    ``(scale*h, scale*w)``. Frames that already meet the requirements are passed unchanged.
+    Frames are padded at the bottom and right by edge replication (:func:`pad_frames`: the
+    content keeps its position and the padding looks like the image border); the output is
+    cropped to ``(scale*h, scale*w)``. Frames that already meet the requirements are passed
+    unchanged.
 
     Args:
-        core: maps ``(n, t, 3, h', w')`` to ``(n, t, 3, scale*h', scale*w')``.
+        core: maps ``(n, t, 3, h', w')`` to ``(n, t, 3, scale*h', scale*w')`` (or, given a
+            ``sink``, hands the frames to it one by one and returns None).
         lqs: ``(n, t, c, h, w)`` frames.
         requirements: what ``core`` accepts.
         scale: output size / input size of ``core``.
+        sink: receives each cropped output frame as it is made (see :data:`Sink`).
+        kwargs: passed to ``core`` (e.g. precomputed ``flows``, ``offload``).
 
     Returns:
-        ``(n, t, 3, scale*h, scale*w)``.
+        ``(n, t, 3, scale*h, scale*w)``, or None when a ``sink`` took the frames.
+
+    Raises:
+        ValueError: if precomputed ``flows`` come with frames that need padding (they would
+            not match the padded frames).
     """
-    n, t, c, h, w = lqs.shape
-    ph, pw = requirements.padded(h, w)
-    if (ph, pw) != (h, w):
-        lqs = F.pad(lqs.reshape(n * t, c, h, w), (0, pw - w, 0, ph - h), mode="replicate").view(n, t, c, ph, pw)
-    out = core(lqs)
+    h, w = lqs.shape[-2:]
+    padded = pad_frames(lqs, requirements)
+    if padded is not lqs and kwargs.get("flows") is not None:
+        raise ValueError(f"precomputed flows need frames that meet the size requirements, got {h}x{w}")
+    if sink is not None:
+        core(padded, sink=lambda i, hr: sink(i, hr[..., : h * scale, : w * scale]), **kwargs)
+        return None
+    out = core(padded, **kwargs)
     return out[..., : h * scale, : w * scale]
+
+
+class FeatureCache:
+    """Where a pass keeps the per-frame features it needs again later: on the compute device,
+    or, with ``offload``, in host memory between uses (the reference's ``cpu_cache``), so that
+    device memory holds only what the current step reads. Exact: values are moved, not changed.
+
+    On the CPU the host is the device and ``put``/``get`` return their argument.
+    """
+
+    def __init__(self, device: torch.device, offload: bool):
+        self.device = device
+        self.offload = offload and device.type != "cpu"
+
+    def put(self, x: torch.Tensor) -> torch.Tensor:
+        """The tensor to keep for later (a host copy when offloading)."""
+        return x.to("cpu") if self.offload else x
+
+    def get(self, x: torch.Tensor) -> torch.Tensor:
+        """A kept tensor back on the compute device."""
+        return x.to(self.device, non_blocking=True) if self.offload else x
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
@@ -224,8 +273,9 @@ class SPyNet(nn.Module):
         return flow * scale
 
 
-#: Frame pixels per SPyNet batch in :func:`neighbour_flows` (about 1 GiB of first-level maps).
-FLOW_BATCH_PIXELS = 8 << 20
+#: Frame pixels per SPyNet batch in :func:`neighbour_flows` (about 1.1 GB: SPyNet holds about
+#: 1100 bytes per pixel, see :data:`vsvsrpp.runtime.memory.SPYNET_BYTES_PER_PIXEL`).
+FLOW_BATCH_PIXELS = 1 << 20
 
 
 def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,7 +294,7 @@ def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, to
     a = lqs[:, :-1].reshape(-1, c, h, w)
     b = lqs[:, 1:].reshape(-1, c, h, w)
     # both directions in batches of pairs (all of them at small sizes; SPyNet's first level
-    # keeps 32 float32 channels per pixel, so a batch is bounded by FLOW_BATCH_PIXELS)
+    # holds about 1100 bytes per pixel, so a batch is bounded by FLOW_BATCH_PIXELS)
     ref, supp = torch.cat((a, b)), torch.cat((b, a))
     step = max(1, FLOW_BATCH_PIXELS // (h * w))
     flows = torch.cat([spynet(ref[i : i + step], supp[i : i + step]) for i in range(0, ref.size(0), step)])

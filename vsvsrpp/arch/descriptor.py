@@ -57,12 +57,27 @@ class MemoryShape:
             features plus four branches; 2 for BasicVSR/RealBasicVSR).
         feature_stride: input pixels per feature pixel along each axis (4 for the 1x models).
         scale: output size / input size.
+        step_bytes: bytes per feature pixel that one propagation step holds besides the kept
+            features, for float32 features (concatenated inputs, activations; for BasicVSR++
+            the 432-channel offset and mask maps of the alignment, float32 in every precision).
+        step_bytes_reduced: the same in float16/bfloat16.
+        hr_channels: channels per output pixel alive while one frame is reconstructed (the
+            pixel-shuffle input and output, ``conv_hr``'s input and output).
+        whole_frame_flows: tiled passes take flows computed once on whole frames (the network
+            has ``compute_flows``); False: each tile computes its own.
+
+    The transient figures are measured (resident-memory peaks on the CPU, see
+    ``tests/test_memory.py``) and rounded up.
     """
 
     mid_channels: int
     feature_lists: int
     feature_stride: int
     scale: int
+    step_bytes: int = 0
+    step_bytes_reduced: int = 0
+    hr_channels: int = 128
+    whole_frame_flows: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,9 @@ class ModelDescriptor:
         size_requirements: what the core network needs; ``model`` pads smaller frames by edge
             replication and crops its output back.
         memory: the shape the memory model needs.
+        reach: input pixels around a pixel that one frame's computation reads (one
+            propagation step with its alignment, plus feature extraction and reconstruction;
+            :meth:`Architecture.reach`): the default context margin of spatial tiles.
         fp32_modules: names of submodules (``model.get_submodule``) that must stay float32 in
             reduced precision (flow estimation).
         step_modules: names of submodules called once per frame by each step of a pass (the
@@ -118,6 +136,7 @@ class ModelDescriptor:
     scale: int
     size_requirements: SizeRequirements
     memory: MemoryShape
+    reach: int = 16
     fp32_modules: tuple[str, ...] = ()
     step_modules: tuple[str, ...] = ()
     precisions: tuple[str, ...] | None = None
@@ -174,6 +193,11 @@ class Architecture(ABC):
     def memory_shape(self, config: Any) -> MemoryShape:
         """What the memory of a pass of a network of ``config`` depends on."""
 
+    def reach(self, config: Any) -> int:
+        """Input pixels around a pixel that one frame's computation reads, without the recurrence
+        (whose reach is unbounded but fades): the default context margin of spatial tiles."""
+        return 16
+
     def defaults(self, config: Any) -> dict[str, Any]:
         """Default values of :attr:`options` for a network of ``config``."""
         return {}
@@ -205,6 +229,7 @@ class Architecture(ABC):
             scale=cfg.scale,
             size_requirements=cfg.size_requirements,
             memory=self.memory_shape(cfg),
+            reach=self.reach(cfg),
             fp32_modules=self.fp32_modules,
             step_modules=self.step_modules,
             defaults=self.defaults(cfg),

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .basicvsr import BasicVSR, BasicVSRConfig, read_basicvsr_config
-from .blocks import ResidualBlocksWithInputConv, check_frames
+from .blocks import ResidualBlocksWithInputConv, Sink, check_frames
 from .descriptor import Architecture, CallOption, MemoryShape, SizeRequirements
 from .state_dict import StateDict, count_blocks, require_keys
 
@@ -167,7 +167,9 @@ class RealBasicVSR(nn.Module):
         return_lqs: bool = False,
         refine_threshold: float | None = None,
         cleaning_passes: int | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        sink: Sink | None = None,
+        offload: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None:
         """Clean, then super-resolve 4x, a batch of frame sequences.
 
         Cleaning runs on the frames as given; only the BasicVSR stage pads frames smaller than
@@ -178,16 +180,18 @@ class RealBasicVSR(nn.Module):
             lqs: ``(n, t, 3, h, w)`` float RGB in [0, 1].
             return_lqs: also return the cleaned frames that reached the BasicVSR stage.
             refine_threshold, cleaning_passes: see :meth:`clean`.
+            sink, offload: as :meth:`BasicVSR.forward <vsvsrpp.arch.basicvsr.BasicVSR.forward>`
+                (flows are not taken: they are computed on the cleaned frames).
 
         Returns:
             ``(n, t, 3, 4h, 4w)`` (values not clamped), or ``(output, cleaned frames)`` when
-            ``return_lqs``.
+            ``return_lqs``; None for the output with a ``sink``.
 
         Raises:
             ValueError: for a bad shape or ``cleaning_passes`` value.
         """
         cleaned = self.clean(lqs, refine_threshold, cleaning_passes)
-        out = self.basicvsr(cleaned)
+        out = self.basicvsr(cleaned, sink=sink, offload=offload)
         return (out, cleaned) if return_lqs else out
 
 
@@ -263,7 +267,19 @@ class RealBasicVSRArchitecture(Architecture):
 
     def memory_shape(self, config: RealBasicVSRConfig) -> MemoryShape:
         # its BasicVSR's backward and forward features
-        return MemoryShape(config.mid_channels, 2, 1, config.scale)
+        # one step: the concatenated input (c + 3 channels) and about 3 feature maps of
+        # activations; the upsampling two 64-channel maps at the output size
+        c = config.mid_channels
+        return MemoryShape(
+            c, 2, 1, config.scale, step_bytes=4 * (5 * c + 3), step_bytes_reduced=2 * (5 * c + 3), hr_channels=128,
+            whole_frame_flows=False,  # its flows come from the cleaned frames, tile by tile
+        )  # fmt: skip
+
+    def reach(self, config: RealBasicVSRConfig) -> int:
+        # the cleaning module (1 + 2 x blocks + 1 convolutions, per pass; up to 3 passes run)
+        # before its BasicVSR's step and upsampling (see BasicVSR's reach)
+        cleaning = (2 + 2 * config.num_cleaning_blocks) * MAX_CLEANING_PASSES
+        return cleaning + 1 + 2 * config.num_propagation_blocks + 2
 
     def defaults(self, config: RealBasicVSRConfig) -> dict:
         return {"refine_threshold": float(config.dynamic_refine_thres), "cleaning_passes": None}

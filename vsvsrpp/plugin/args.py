@@ -72,9 +72,10 @@ PARAMS: tuple[Param, ...] = (
           "``\"auto\"`` (fp16 on CUDA, fp32 on the CPU), ``\"fp32\"``, ``\"fp16\"`` or ``\"bf16\"``. Flow, sampling "
           "grids and deformable offsets stay float32 in all modes."),
     Param("tile", None, "int | None",
-          f"process frames in square tiles of this many input pixels (>= {MIN_TILE}), blended over 16 px; chosen "
-          "automatically when not even a short window fits in memory, and halved after a CUDA out-of-memory "
-          "error. Tiles change the output slightly (the networks see the whole frame otherwise)."),
+          f"process frames in tiles of at most this many input pixels a side (>= {MIN_TILE}), each with a context "
+          "margin of the network's reach and flow from whole frames; chosen automatically when not even a short "
+          "window fits in memory, and halved after a CUDA out-of-memory error. Tiles can change the output "
+          "slightly (propagation reaches across the whole frame)."),
 )
 
 

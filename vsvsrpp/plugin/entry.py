@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import vapoursynth as vs
 
 from .. import arch
@@ -88,17 +89,19 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
     if a.window is not None:
         return a.window, engine
     d = engine.descriptor
+    host_free = None if a.device.type == "cpu" else free_memory(torch.device("cpu"))
     try:
         chosen = memory.plan(
             d.memory, *d.size_requirements.padded(clip.height, clip.width), free_memory(a.device), a.overlap,
             PRECISIONS[a.precision].itemsize, DEFAULT_WINDOW, clip.num_frames,
+            host_free_bytes=host_free, margin=d.reach,
         )  # fmt: skip
     except MemoryError as e:
         where = "use device='cpu' or " if a.device.type == "cuda" else ""
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
-    if chosen.tile is not None and a.tile is None:
-        engine = load_engine(checkpoint.path, a.device, a.precision, chosen.tile)
-    log.info("%s: window %d, tile %s (estimated %.0f MiB per pass)", d.name, chosen.window, engine.tile, chosen.estimate / 2**20)
+    if (chosen.tile is not None and a.tile is None) or chosen.offload:
+        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, chosen.offload)
+    log.info("%s on %s: %s", d.name, a.device, chosen.reason)
     return chosen.window, engine
 
 

@@ -18,6 +18,7 @@ precision, spatial tiles, out-of-memory back-off and the serialisation of passes
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import weakref
@@ -34,6 +35,7 @@ from ..arch import ModelDescriptor
 from ..hub.checkpoint import read_state_dict
 from . import control
 from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
+from ..arch.blocks import pad_frames
 from .memory import MIN_TILE
 from .windows import WindowPlan
 
@@ -105,28 +107,76 @@ def _place(descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype
         return placed
 
 
-def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Cover ``[0, length)`` with spans of ``tile`` pixels, neighbours overlapping by at least
-    ``overlap``; the last span ends at ``length``."""
-    if tile >= length:
-        return [(0, length)]
-    step = max(tile - overlap, 1)
-    starts = list(range(0, length - tile, step)) + [length - tile]
-    return [(s, s + tile) for s in starts]
+@dataclass(frozen=True)
+class TileSpan:
+    """One tile along one axis (input pixels).
+
+    Attributes:
+        start, end: the pixels the tile's pass runs on: its core plus up to ``margin`` of
+            context on each side (clamped to the frame, aligned to the network's stride).
+        core_start, core_end: the pixels it owns; the cores of an axis partition it.
+    """
+
+    start: int
+    end: int
+    core_start: int
+    core_end: int
 
 
-def _ramp(span: tuple[int, int], length: int, overlap: int, scale: int) -> torch.Tensor:
-    """Blending weights along one axis of a tile's output: rising linearly over ``overlap``
-    input pixels at edges shared with a neighbour, 1 elsewhere."""
-    a, b = span
-    j = torch.arange(a * scale, b * scale, dtype=torch.float32) + 0.5
-    w = torch.ones_like(j)
-    if overlap > 0:
-        if a > 0:
-            w = torch.minimum(w, (j - a * scale) / (overlap * scale))
-        if b < length:
-            w = torch.minimum(w, (b * scale - j) / (overlap * scale))
-    return w
+def tile_layout(length: int, tile: int, margin: int, minimum: int = 1, align: int = 1) -> list[TileSpan]:
+    """Split ``[0, length)`` into ``ceil(length / tile)`` cores of near-equal size and give each
+    ``margin`` pixels of context on each side.
+
+    Args:
+        length: frame size along the axis (input pixels; a multiple of ``align``).
+        tile: the largest core (input pixels).
+        margin: context pixels on each side of a core.
+        minimum: the shortest span a pass may run on (the network's size requirement); spans
+            are widened to it where the frame allows.
+        align: span and core boundaries are multiples of this (the network's size multiple).
+
+    Returns:
+        The spans in order; a single span ``[0, length)`` when ``tile >= length``.
+    """
+    n = max(1, math.ceil(length / max(tile, 1)))
+    cores = sorted({min(length, round(k * length / n / align) * align) for k in range(n + 1)} | {0, length})
+    spans = []
+    for c0, c1 in zip(cores, cores[1:]):
+        a = max(0, (c0 - margin) // align * align)
+        b = min(length, -(-(c1 + margin) // align) * align)
+        if b - a < minimum:
+            b = min(length, a + minimum)
+            a = max(0, b - minimum)
+        spans.append(TileSpan(a, b, c0, c1))
+    return spans
+
+
+def blend_weights(spans: list[TileSpan], scale: int, blend: float) -> list[torch.Tensor]:
+    """Per-axis blending weights of the output pixels of each span, summing to 1 at every pixel.
+
+    Each core owns its pixels with weight 1, except within ``blend`` input pixels of a boundary
+    it shares with a neighbour, where the two weights cross linearly (0.5 each on the boundary).
+    ``blend`` must not exceed the margin, so that no tile's output is used outside its context.
+
+    Returns:
+        For each span, ``(scale * (end - start),)`` float32 weights.
+    """
+    length = spans[-1].end
+    total = torch.zeros(length * scale)
+    weights = []
+    for k, sp in enumerate(spans):
+        u = (torch.arange(sp.start * scale, sp.end * scale, dtype=torch.float64) + 0.5) / scale
+        w = torch.ones_like(u)
+        if blend > 0:
+            if k > 0:
+                w = torch.minimum(w, ((u - (sp.core_start - blend)) / (2 * blend)).clamp(0, 1))
+            if k < len(spans) - 1:
+                w = torch.minimum(w, (((sp.core_end + blend) - u) / (2 * blend)).clamp(0, 1))
+        else:
+            w = ((u >= sp.core_start) & (u < sp.core_end)).double()
+        weights.append(w.float())
+        total[sp.start * scale : sp.end * scale] += w.float()
+    return [w / total[sp.start * scale : sp.end * scale] for w, sp in zip(weights, spans)]
 
 
 class Engine:
@@ -142,8 +192,15 @@ class Engine:
             ``fp32_modules`` (SPyNet: flow), the sampling grids of flow warping and the
             deformable-convolution offsets stay float32: half precision cannot address pixels
             above 1024 finer than 1 px.
-        tile: split frames into square tiles of this many input pixels (None: whole frames).
-        tile_overlap: input pixels shared by neighbouring tiles, blended with linear ramps.
+        tile: split frames into tiles of at most this many input pixels a side (None: whole
+            frames). Flow is computed once on whole frames and cropped for each tile (families
+            with ``compute_flows``); each tile's pass also sees ``tile_margin`` pixels of context
+            on every side, and neighbours blend only inside that margin (see
+            :func:`tile_layout`, :func:`blend_weights`).
+        tile_margin: context pixels around each tile (None: the network's ``reach``, see
+            :class:`~vsvsrpp.arch.descriptor.ModelDescriptor`).
+        offload: keep the per-frame features of a pass in host memory between uses (exact;
+            bounds device memory for long windows; nothing changes on the CPU).
         fast: run the family's fast path on this device (``Architecture.fast_path``: on the CPU
             channels_last convolutions and, for BasicVSR++, the sampled deformable convolution),
             equal to the exact path up to float rounding; False keeps the exact path (the
@@ -153,6 +210,7 @@ class Engine:
         descriptor, device, precision, dtype, scale: as resolved.
         lock: the re-entrant lock of the network instance; held during every pass.
         tile: the tile size in use; halved after a CUDA out-of-memory error (with one warning).
+        tile_margin, offload: as given (the margin resolved).
 
     Raises:
         ValueError: for a bad device or precision, a precision the family does not support, or
@@ -165,7 +223,8 @@ class Engine:
         device: str | int | torch.device | None = None,
         precision: str = "fp32",
         tile: int | None = None,
-        tile_overlap: int = 16,
+        tile_margin: int | None = None,
+        offload: bool = False,
         fast: bool = True,
     ):
         self.descriptor = descriptor
@@ -183,7 +242,8 @@ class Engine:
         self.model = descriptor.model
         self.scale = descriptor.scale
         self.tile = tile
-        self.tile_overlap = tile_overlap
+        self.tile_margin = descriptor.reach if tile_margin is None else tile_margin
+        self.offload = offload
         self._warned = False
 
     def __call__(
@@ -205,7 +265,9 @@ class Engine:
                 call so that one cached engine serves every filter.
 
         Returns:
-            ``(t, 3, scale*h, scale*w)`` float32, clamped to [0, 1].
+            ``(t, 3, scale*h, scale*w)`` float32, clamped to [0, 1]; each frame is written into
+            this buffer as soon as the network makes it (pinned host memory for a CUDA device
+            with ``to_host``), so a pass never holds a second copy of its output.
 
         Raises:
             vsvsrpp.runtime.control.Cancelled: when :func:`~vsvsrpp.runtime.control.cancel` was
@@ -218,7 +280,7 @@ class Engine:
             while True:
                 self._count_steps(frames, progress)
                 try:
-                    return self._tiled(frames, options, to_host)
+                    return self._pass(frames, options, to_host)
                 except torch.OutOfMemoryError:
                     smaller = (self.tile or max(frames.shape[-2:])) // 2 // 16 * 16
                     if smaller < MIN_TILE:
@@ -238,10 +300,8 @@ class Engine:
             self._placement.on_step = None
             return
         t, _, h, w = frames.shape
-        tiles = 1
-        if self.tile is not None and (h > self.tile or w > self.tile):
-            tiles = len(tile_spans(h, self.tile, self.tile_overlap)) * len(tile_spans(w, self.tile, self.tile_overlap))
-        total = max(1, t * len(self.descriptor.step_modules) * tiles)
+        ys, xs = self._layout(h, w)
+        total = max(1, t * len(self.descriptor.step_modules) * len(ys) * len(xs))
         done = 0
 
         def step() -> None:
@@ -251,27 +311,69 @@ class Engine:
 
         self._placement.on_step = step
 
-    def _whole(self, frames: torch.Tensor, options: dict) -> torch.Tensor:
-        x = frames.to(self.device, self.dtype).unsqueeze(0)
-        return self.model(x, **options)[0].float().clamp_(0.0, 1.0)
-
-    def _tiled(self, frames: torch.Tensor, options: dict, to_host: bool) -> torch.Tensor:
-        t, _, h, w = frames.shape
+    def _layout(self, h: int, w: int) -> tuple[list[TileSpan], list[TileSpan]]:
+        """The tiles (rows, columns) of a pass over ``h x w`` frames (padded to the network's
+        size requirements when tiled)."""
         if self.tile is None or (h <= self.tile and w <= self.tile):
-            out = self._whole(frames, options)
-            return out.cpu() if to_host else out
-        s, ov = self.scale, self.tile_overlap
+            return [TileSpan(0, h, 0, h)], [TileSpan(0, w, 0, w)]
+        req = self.descriptor.size_requirements
+        ph, pw = req.padded(h, w)
+        minimum = max(req.minimum, MIN_TILE)
+        layout = [tile_layout(n, self.tile, self.tile_margin, minimum, req.multiple_of) for n in (ph, pw)]
+        return layout[0], layout[1]
+
+    def _run(self, x: torch.Tensor, options: dict, sink: Callable[[int, torch.Tensor], None], flows=None) -> None:
+        """One network call on ``(1, t, 3, h, w)`` frames on the device, every output frame to ``sink``."""
+        extra = {"offload": True} if self.offload else {}
+        if flows is not None:
+            extra["flows"] = flows
+        out = self.model(x, sink=sink, **options, **extra)
+        if out is not None:  # a network that does not stream its frames
+            for i in range(out.size(1)):
+                sink(i, out[:, i])
+
+    def _pass(self, frames: torch.Tensor, options: dict, to_host: bool) -> torch.Tensor:
+        t, _, h, w = frames.shape
+        s = self.scale
+        ys, xs = self._layout(h, w)
+        tiled = len(ys) * len(xs) > 1
         where = torch.device("cpu") if to_host else self.device
-        out = torch.zeros(t, 3, h * s, w * s, device=where)
-        weight = torch.zeros(h * s, w * s, device=where)
-        for ys in tile_spans(h, self.tile, ov):
-            wy = _ramp(ys, h, ov, s).to(where)
-            for xs in tile_spans(w, self.tile, ov):
-                part = self._whole(frames[..., ys[0] : ys[1], xs[0] : xs[1]], options).to(where)
-                mask = wy[:, None] * _ramp(xs, w, ov, s).to(where)[None, :]
-                out[..., ys[0] * s : ys[1] * s, xs[0] * s : xs[1] * s] += part * mask
-                weight[ys[0] * s : ys[1] * s, xs[0] * s : xs[1] * s] += mask
-        return out.div_(weight)
+        pinned = where.type == "cpu" and self.device.type == "cuda"
+        async_copy = pinned  # the device-side values are not reused before the stream syncs
+        out = (torch.zeros if tiled else torch.empty)((t, 3, h * s, w * s), device=where, pin_memory=pinned)
+        x = frames.to(self.device, self.dtype).unsqueeze(0)
+        if not tiled:
+
+            def write(i: int, hr: torch.Tensor) -> None:
+                out[i].copy_(hr[0].float().clamp_(0.0, 1.0), non_blocking=async_copy)
+
+            self._run(x, options, write)
+        else:
+            x = pad_frames(x, self.descriptor.size_requirements)
+            compute_flows = getattr(self.model, "compute_flows", None)
+            flows = compute_flows(x) if t > 1 and compute_flows is not None else None
+            stride = 1 if flows is None else x.size(-1) // flows[0].size(-1)
+            blend = self.tile_margin / 2
+            for sy, wy in zip(ys, blend_weights(ys, s, blend)):
+                for sx, wx in zip(xs, blend_weights(xs, s, blend)):
+                    oy, ox = min(sy.end * s, h * s) - sy.start * s, min(sx.end * s, w * s) - sx.start * s
+                    if oy <= 0 or ox <= 0:
+                        continue  # a tile of padding only
+                    mask = (wy[:oy, None] * wx[None, :ox]).to(self.device)
+                    region = (slice(sy.start * s, sy.start * s + oy), slice(sx.start * s, sx.start * s + ox))
+
+                    def add(i: int, hr: torch.Tensor, mask=mask, region=region, oy=oy, ox=ox) -> None:
+                        part = hr[0, :, :oy, :ox].float().clamp_(0.0, 1.0).mul_(mask)
+                        out[i, :, region[0], region[1]] += part.to(where)
+
+                    crop = None
+                    if flows is not None:
+                        ry, rx = slice(sy.start // stride, sy.end // stride), slice(sx.start // stride, sx.end // stride)
+                        crop = tuple(f[..., ry, rx] for f in flows)
+                    self._run(x[..., sy.start : sy.end, sx.start : sx.end], options, add, crop)
+        if async_copy:
+            torch.cuda.current_stream(self.device).synchronize()
+        return out
 
     def process_sequence(self, frames: torch.Tensor, window: int, overlap: int, **options) -> torch.Tensor:
         """Process a whole sequence window by window, exactly as the VapourSynth filter does.
@@ -316,8 +418,9 @@ def load_engine(
     device: str | int | torch.device | None = None,
     precision: str = "auto",
     tile: int | None = None,
+    offload: bool = False,
 ) -> Engine:
-    """The shared engine for a checkpoint file, device, precision and tile size.
+    """The shared engine for a checkpoint file, device, precision, tile size and offloading.
 
     The network is read and built once per (file identity, device, precision) and shared by
     the engines of every tile size; the :data:`CACHED_ENGINES` most recently used engines are
@@ -331,7 +434,7 @@ def load_engine(
     """
     identity = file_identity(path)
     dev = resolve_device(device)
-    key = (identity, str(dev), resolve_precision(precision, dev), tile)
+    key = (identity, str(dev), resolve_precision(precision, dev), tile, offload)
     with _engines_guard:
         engine = _engines.get(key)
         if engine is not None:
@@ -341,7 +444,7 @@ def load_engine(
             del _engines[old]
         same_model = next((e for k, e in _engines.items() if k[:3] == key[:3]), None)
         descriptor = same_model.descriptor if same_model is not None else arch.load(read_state_dict(path))
-        engine = _engines[key] = Engine(descriptor, dev, key[2], tile)
+        engine = _engines[key] = Engine(descriptor, dev, key[2], tile, offload=offload)
         while len(_engines) > CACHED_ENGINES:
             _engines.popitem(last=False)
         return engine

@@ -1,21 +1,44 @@
-"""Memory estimates and the automatic choice of window and tile size (pure functions).
+"""The memory model of a pass, the plan that fits it in a budget, and the measurement that
+checks it (the model's every figure is held to measured peaks by ``tests/test_memory.py``).
 
-The recurrent networks keep, for every frame of a pass, the per-frame features of each
-propagation branch (BasicVSR++: five lists of ``mid_channels x H x W`` -- spatial features plus
-four branches; BasicVSR: two) plus the flows between neighbours (``2 x H x W`` float32 each way).
-The transient peak of one step (a residual block, the reconstruction of one frame at 4x) comes on
-top. :func:`estimate_bytes` adds these up for a network's
-:class:`~vsvsrpp.arch.descriptor.MemoryShape` (which its descriptor gives); :func:`plan` picks the
-longest window (and, when even a short window does not fit, the largest spatial tile) that fits
-a memory budget.
+A pass over ``t`` frames of ``h x w`` (padded) holds, on the compute device:
+
+* the frames in the network's dtype (on the CPU in float32 they are the caller's tensor);
+* the flows between neighbours, both ways: ``2 (t-1)`` maps of 2 float32 channels, always for
+  whole frames (tiled passes crop them);
+* the features kept for every frame (``feature_lists`` maps of ``mid_channels`` per frame:
+  BasicVSR++ five, BasicVSR two), in the network's dtype, at the pass's size (a tile with its
+  margin, or the whole frame); in host memory instead when offloading, with a few maps on the
+  device;
+* the largest transient of one phase: feature extraction (3 maps per frame, all frames at
+  once unless offloading), SPyNet (about 600 bytes per pixel of a batch of pairs at full
+  resolution), one propagation step (``step_bytes`` per feature pixel) or the reconstruction
+  of one frame (``hr_channels`` maps at the output size);
+
+and, in host memory, the output window (float32, ``t x 3 x scale*h x scale*w``): frames are
+written into it as they are reconstructed, and tiles are blended straight into it. On the CPU
+host and device are the same memory.
+
+:func:`plan` tries, in this order, the longest window on whole frames; the same with features
+offloaded (CUDA only: on the CPU the host is the device); shorter windows (down to
+:data:`MIN_WINDOW`), each without and then with offloading; tiles, the largest first. It says
+what it chose and why in :attr:`Plan.reason`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import torch
 
 from ..arch import MemoryShape
+from ..arch.blocks import FLOW_BATCH_PIXELS
 from .windows import DEFAULT_WINDOW
 
 #: Fraction of the free memory a pass may use (the rest covers the allocator's slack, cached
@@ -27,36 +50,134 @@ MIN_WINDOW = 6
 MIN_TILE = 64
 
 
-def estimate_bytes(shape: MemoryShape, frames: int, height: int, width: int, dtype_bytes: int = 4) -> int:
-    """Estimated peak memory of one pass, in bytes.
+#: Bytes SPyNet holds per pixel of a batch of frame pairs at full resolution (its first level
+#: keeps 8 + 32 + 64 float32 channels alive, plus the pyramid, the normalised copies and the
+#: convolutions' reorders; measured 930-1100 on the CPU).
+SPYNET_BYTES_PER_PIXEL = 1100
+#: Bytes per input pixel of a frame while its features are extracted, besides 3 feature maps
+#: (the 3-channel input reordered to a 16-channel blocked layout, float32; measured 250).
+EXTRACT_BYTES_PER_PIXEL = 256
+#: Resident memory per live byte on the CPU: glibc keeps the freed transients of earlier phases
+#: in its per-thread arenas, so a pass's resident peak exceeds the bytes alive at any one time
+#: (measured 1.1x to 1.4x, 1.2x typical, over repeated passes of the same network).
+CPU_ALLOCATOR_SLACK = 1.2
+
+
+@dataclass(frozen=True)
+class PassMemory:
+    """Peak memory of one pass, in bytes.
+
+    Attributes:
+        device: on the compute device (its peak over the pass).
+        host: in host memory besides: the output window, and the kept features when offloading.
+        total: the peak of both together where they are one memory (the CPU): the output
+            window fills up during the reconstruction, when the device's peak may have passed.
+    """
+
+    device: int
+    host: int
+    total: int
+
+
+def estimate(
+    shape: MemoryShape,
+    frames: int,
+    height: int,
+    width: int,
+    dtype_bytes: int = 4,
+    *,
+    tile: int | None = None,
+    margin: int = 0,
+    offload: bool = False,
+    on_cpu: bool = True,
+) -> PassMemory:
+    """The memory model of one pass (see the module's docstring for what it counts).
 
     Args:
         shape: the network's :class:`~vsvsrpp.arch.descriptor.MemoryShape`.
-        frames: frames in the pass (window + overlaps).
-        height, width: input frame size in pixels (after padding).
-        dtype_bytes: bytes per feature value (4 for float32, 2 for float16/bfloat16).
+        frames: frames in the pass (window + overlaps), >= 1.
+        height, width: input frame size in pixels (after padding to the size requirements).
+        dtype_bytes: bytes per value in the network's precision (4 for fp32, 2 for fp16/bf16).
+        tile: tile side in input pixels (None: whole frames); a tile's pass runs on up to
+            ``tile + 2 * margin`` pixels a side.
+        margin: the tiles' context margin, input pixels.
+        offload: the kept features live in host memory (a few maps stay on the device).
+        on_cpu: the device is the CPU: float32 frames are not copied for the pass.
 
     Returns:
-        features kept for every frame + flows + input and output frames + one step's transients.
+        The peak on the device and what the host holds besides.
     """
-    fh, fw = math.ceil(height / shape.feature_stride), math.ceil(width / shape.feature_stride)
-    feat = shape.mid_channels * fh * fw * dtype_bytes
+    fs, d = shape.feature_stride, dtype_bytes
+    ph, pw = height, width
+    tiled = tile is not None and (height > tile or width > tile)
+    if tiled:
+        ph, pw = min(height, tile + 2 * margin), min(width, tile + 2 * margin)
+
+    def feature_pixels(h: int, w: int) -> int:
+        return math.ceil(h / fs) * math.ceil(w / fs)
+
+    px = feature_pixels(ph, pw)
+    feat = shape.mid_channels * px * d
     kept = frames * shape.feature_lists * feat
-    flows = 2 * max(frames - 1, 0) * 2 * fh * fw * 4
-    frames_io = frames * 3 * height * width * 4 * (1 + shape.scale * shape.scale)
-    # one step: a backbone reading up to 5 feature maps plus its activations, or the
-    # reconstruction of one frame, whose 64-channel maps are scale^2 larger
-    step = max(12 * feat, 3 * 64 * fh * fw * shape.scale * shape.scale * dtype_bytes)
-    return kept + flows + frames_io + step
+    flow_px = feature_pixels(height, width)
+    flows = 2 * max(frames - 1, 0) * 2 * flow_px * 4
+    inputs = 0 if on_cpu and d == 4 else frames * 3 * height * width * d
+    output = frames * 3 * shape.scale * height * shape.scale * width * 4
+    per_frame = 3 * feat + EXTRACT_BYTES_PER_PIXEL * ph * pw
+    if fs > 1:  # the 1x models' first strided convolution, at half resolution
+        per_frame += shape.mid_channels * math.ceil(ph / 2) * math.ceil(pw / 2) * d
+    extract = (1 if offload else frames) * per_frame
+    pairs = 2 * max(frames - 1, 0)
+    spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // flow_px)) * flow_px * SPYNET_BYTES_PER_PIXEL if pairs else 0
+    step = px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
+    out_px = shape.scale * ph * shape.scale * pw if shape.scale > 1 else ph * pw
+    recon = shape.hr_channels * out_px * d + 10 * feat  # and the reconstruction's own blocks
+    on_device = (shape.feature_lists + 2) * feat if offload else kept
+    if tiled and shape.whole_frame_flows:  # computed once on whole frames, kept for every tile
+        flow_phase, pass_flows = flows + spynet, flows
+    else:
+        tile_flows = 2 * max(frames - 1, 0) * 2 * px * 4
+        flow_phase = frames * feat + tile_flows + min(pairs, max(1, FLOW_BATCH_PIXELS // px)) * px * SPYNET_BYTES_PER_PIXEL
+        pass_flows = tile_flows
+    later = max(extract, on_device + pass_flows + step, on_device + pass_flows + recon)
+    device = inputs + max(flow_phase, later)
+    host = output + (kept if offload else 0)
+    if not on_cpu:
+        return PassMemory(device, host, device + host)
+    # the flow phase comes first, on a clean heap; the later phases leave freed transients
+    # behind (CPU_ALLOCATOR_SLACK). The output window fills up during the reconstruction, or
+    # is zeroed first when tiles are added to it.
+    later_total = max(extract, on_device + pass_flows + step, on_device + pass_flows + recon + (0 if tiled else output))
+    total = inputs + max(flow_phase, int(later_total * CPU_ALLOCATOR_SLACK)) + (output if tiled else 0)
+    return PassMemory(int(inputs + max(flow_phase, later * CPU_ALLOCATOR_SLACK)), host, total)
+
+
+def estimate_bytes(shape: MemoryShape, frames: int, height: int, width: int, dtype_bytes: int = 4) -> int:
+    """The CPU peak of a whole-frame pass (:func:`estimate`'s ``total``), in bytes."""
+    return estimate(shape, frames, height, width, dtype_bytes).total
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Window and tile chosen for a memory budget (``tile`` None: whole frames)."""
+    """What :func:`plan` chose.
+
+    Attributes:
+        window: frames emitted per pass.
+        tile: tile side in input pixels, or None for whole frames.
+        offload: keep features in host memory between uses.
+        estimate: the pass's :class:`PassMemory` under that choice.
+        reason: one sentence: the choice and why (the filter logs it once).
+    """
 
     window: int
     tile: int | None
-    estimate: int
+    offload: bool
+    estimate: PassMemory
+    reason: str
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
 
 
 def plan(
@@ -68,43 +189,140 @@ def plan(
     dtype_bytes: int = 4,
     max_window: int = DEFAULT_WINDOW,
     num_frames: int | None = None,
+    *,
+    host_free_bytes: int | None = None,
+    margin: int = 0,
 ) -> Plan:
-    """Choose the longest window (up to ``max_window``) whose pass fits ``BUDGET_FRACTION`` of
-    ``free_bytes``; if not even :data:`MIN_WINDOW` frames fit, the largest square tile side (a
-    multiple of 16, at least :data:`MIN_TILE`) with which :data:`MIN_WINDOW` frames fit.
+    """Choose how to run passes within ``BUDGET_FRACTION`` of the free memory: the longest
+    window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
+    (down to :data:`MIN_WINDOW`); then the largest square tile (a multiple of 16, at least
+    :data:`MIN_TILE`).
 
     Args:
         shape: the network's memory shape.
         height, width: input frame size in pixels (after padding).
         free_bytes: memory available on the device.
         overlap: context frames on each side of a window.
-        dtype_bytes: bytes per feature value.
+        dtype_bytes: bytes per value in the network's precision.
         max_window: the longest window considered.
         num_frames: the clip's length, when known: no pass runs more frames than the clip has.
+        host_free_bytes: host memory available when the device is a GPU; None when the device
+            is the CPU (host and device are one memory, ``free_bytes``).
+        margin: the tiles' context margin (input pixels).
 
     Raises:
-        MemoryError: when not even a :data:`MIN_TILE` tile of :data:`MIN_WINDOW` frames fits
-            (the message gives the frames, the estimate and the budget).
+        MemoryError: when nothing fits; the message gives the memory the smallest choice needs
+            (:data:`MIN_WINDOW` frames in :data:`MIN_TILE` tiles) and the budget.
     """
+    on_cpu = host_free_bytes is None
     budget = int(free_bytes * BUDGET_FRACTION)
+    host_budget = budget if on_cpu else int(host_free_bytes * BUDGET_FRACTION)
 
     def run_length(window: int) -> int:
         frames = window + 2 * overlap
         return frames if num_frames is None else max(1, min(frames, num_frames))
 
+    def fits(m: PassMemory) -> bool:
+        return m.total <= budget if on_cpu else (m.device <= budget and m.host <= host_budget)
+
+    def need(m: PassMemory) -> str:
+        if on_cpu:
+            return f"{_mib(m.total)} of the {_mib(budget)} available"
+        return f"{_mib(m.device)} of the {_mib(budget)} available on the device and {_mib(m.host)} of the {_mib(host_budget)} on the host"
+
+    offloads = (False,) if on_cpu else (False, True)
+    first = estimate(shape, run_length(max_window), height, width, dtype_bytes, on_cpu=on_cpu)
     for window in range(max_window, MIN_WINDOW - 1, -1):
-        need = estimate_bytes(shape, run_length(window), height, width, dtype_bytes)
-        if need <= budget:
-            return Plan(window, None, need)
+        for offload in offloads:
+            m = estimate(shape, run_length(window), height, width, dtype_bytes, offload=offload, on_cpu=on_cpu)
+            if fits(m):
+                if window == max_window and not offload:
+                    why = f"whole frames, window {window}: {need(m)}"
+                else:
+                    how = " with features offloaded to host memory" if offload else ""
+                    why = f"window {window}{how}: window {max_window} would need {need(first)}; this needs {need(m)}"
+                return Plan(window, None, offload, m, why)
     frames = run_length(MIN_WINDOW)
+    smallest = estimate(shape, frames, height, width, dtype_bytes, offload=not on_cpu, on_cpu=on_cpu)
     side = (max(height, width) // 16) * 16
     while side >= MIN_TILE:
-        need = estimate_bytes(shape, frames, min(side, height), min(side, width), dtype_bytes)
-        if need <= budget:
-            return Plan(MIN_WINDOW, side, need)
+        for offload in offloads:
+            m = estimate(shape, frames, height, width, dtype_bytes, tile=side, margin=margin, offload=offload, on_cpu=on_cpu)
+            if fits(m):
+                how = " with features offloaded" if offload else ""
+                why = (
+                    f"{side} px tiles (margin {margin} px), window {MIN_WINDOW}{how}: whole frames would need at least "
+                    f"{need(smallest)}; this needs {need(m)}"
+                )
+                return Plan(MIN_WINDOW, side, offload, m, why)
         side -= 16
-    need = estimate_bytes(shape, frames, min(MIN_TILE, height), min(MIN_TILE, width), dtype_bytes)
+    m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=not on_cpu, on_cpu=on_cpu)
     raise MemoryError(
-        f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) in {MIN_TILE}x{MIN_TILE} tiles needs "
-        f"about {need / 2**20:.0f} MiB, more than the {budget / 2**20:.0f} MiB available"
+        f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) of {width}x{height} in {MIN_TILE} px tiles "
+        f"needs about {need(m)}"
     )
+
+
+def _malloc_trim() -> None:
+    """Give freed heap memory back to the system (glibc), so resident memory starts low."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def measure_peak(fn: Callable[[], Any], device: torch.device | str = "cpu") -> tuple[Any, int]:
+    """Run ``fn()`` and measure the peak memory it added, in bytes.
+
+    CPU (Linux): freed heap memory is returned to the system first (``malloc_trim``), the
+    process's resident-set high-water mark is reset (``/proc/self/clear_refs``), and the peak
+    is ``VmHWM`` during the call minus ``VmRSS`` before it. Where the mark cannot be reset, a
+    thread samples ``VmRSS`` every millisecond instead. CUDA: ``torch.cuda.max_memory_allocated``
+    minus the memory allocated before.
+
+    Returns:
+        ``(fn's result, peak bytes added)``.
+
+    Raises:
+        OSError: on a CPU without ``/proc/self/status`` (not Linux).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        result = fn()
+        torch.cuda.synchronize(device)
+        return result, torch.cuda.max_memory_allocated(device) - before
+    _malloc_trim()
+    before = _status_kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        peak = [before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _status_kib("VmRSS"))
+                time.sleep(0.001)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            result = fn()
+        finally:
+            done.set()
+            sampler.join()
+        return result, (peak[0] - before) * 1024
+    result = fn()
+    return result, (_status_kib("VmHWM") - before) * 1024
