@@ -338,14 +338,13 @@ class Engine:
         ys, xs = self._layout(h, w)
         tiled = len(ys) * len(xs) > 1
         where = torch.device("cpu") if to_host else self.device
-        pinned = where.type == "cpu" and self.device.type == "cuda"
-        async_copy = pinned  # the device-side values are not reused before the stream syncs
+        pinned = where.type == "cpu" and self.device.type == "cuda"  # copies to it are asynchronous
         out = (torch.zeros if tiled else torch.empty)((t, 3, h * s, w * s), device=where, pin_memory=pinned)
         x = frames.to(self.device, self.dtype).unsqueeze(0)
         if not tiled:
 
             def write(i: int, hr: torch.Tensor) -> None:
-                out[i].copy_(hr[0].float().clamp_(0.0, 1.0), non_blocking=async_copy)
+                out[i].copy_(hr[0].float().clamp_(0.0, 1.0), non_blocking=pinned)
 
             self._run(x, options, write)
         else:
@@ -354,8 +353,9 @@ class Engine:
             flows = compute_flows(x) if t > 1 and compute_flows is not None else None
             stride = 1 if flows is None else x.size(-1) // flows[0].size(-1)
             blend = self.tile_margin / 2
+            column_weights = blend_weights(xs, s, blend)
             for sy, wy in zip(ys, blend_weights(ys, s, blend)):
-                for sx, wx in zip(xs, blend_weights(xs, s, blend)):
+                for sx, wx in zip(xs, column_weights):
                     oy, ox = min(sy.end * s, h * s) - sy.start * s, min(sx.end * s, w * s) - sx.start * s
                     if oy <= 0 or ox <= 0:
                         continue  # a tile of padding only
@@ -371,7 +371,7 @@ class Engine:
                         ry, rx = slice(sy.start // stride, sy.end // stride), slice(sx.start // stride, sx.end // stride)
                         crop = tuple(f[..., ry, rx] for f in flows)
                     self._run(x[..., sy.start : sy.end, sx.start : sx.end], options, add, crop)
-        if async_copy:
+        if pinned:
             torch.cuda.current_stream(self.device).synchronize()
         return out
 
