@@ -35,9 +35,9 @@ def test_every_step_is_reported_once_per_frame(family):
 
 def test_tiled_pass_reports_every_tile():
     family = ARCHITECTURES[0]
-    engine = Engine(family.describe(family.random(8, 1)), "cpu", tile=16, tile_margin=4)
+    engine = Engine(family.describe(family.random(8, 1)), "cpu", tile=64, tile_margin=4)
     fractions: list[float] = []
-    engine(torch.rand(3, 3, 16, 40), progress=fractions.append)  # 3 tiles along the width
+    engine(torch.rand(3, 3, 64, 160), progress=fractions.append)  # 3 tiles along the width
     assert len(fractions) == 3 * 3 * len(engine.descriptor.step_modules)
     assert fractions[-1] == pytest.approx(1.0)
 

@@ -60,16 +60,18 @@ def test_precision_names():
         resolve_precision("fp8", torch.device("cpu"))
 
 
-@pytest.mark.parametrize("length, tile, margin, minimum, align", [(100, 64, 16, 1, 1), (64, 64, 16, 1, 1), (130, 48, 8, 1, 1), (320, 128, 54, 64, 1), (512, 128, 32, 256, 4)])
+@pytest.mark.parametrize("length, tile, margin, minimum, align", [(100, 64, 16, 1, 1), (64, 64, 16, 1, 1), (130, 48, 8, 1, 1), (320, 128, 54, 64, 1), (512, 128, 32, 256, 4), (64, 16, 4, 64, 1), (160, 16, 4, 64, 1)])
 def test_tile_layout_partitions_the_frame_into_cores_with_context(length, tile, margin, minimum, align):
     spans = tile_layout(length, tile, margin, minimum, align)
     assert spans[0].core_start == 0 and spans[-1].core_end == length
     assert all(a.core_end == b.core_start for a, b in zip(spans, spans[1:]))  # cores partition
     for sp in spans:
-        assert sp.core_end - sp.core_start <= max(tile, align) + align
+        assert sp.core_end - sp.core_start <= max(tile, minimum - 2 * margin, align) + align or len(spans) == 1
         assert sp.start <= max(0, sp.core_start - margin) + align and sp.end >= min(length, sp.core_end + margin) - align
         assert sp.end - sp.start >= min(minimum, length)
         assert sp.start % align == 0 and (sp.end % align == 0 or sp.end == length)
+    # no span repeats another's work: a core below the minimum would widen to the same span
+    assert len({(sp.start, sp.end) for sp in spans}) == len(spans)
 
 
 @pytest.mark.parametrize("length, tile, margin, scale", [(100, 40, 8, 4), (320, 128, 54, 4), (181, 64, 16, 1), (90, 100, 8, 4)])

@@ -129,7 +129,9 @@ def tile_layout(length: int, tile: int, margin: int, minimum: int = 1, align: in
 
     Args:
         length: frame size along the axis (input pixels; a multiple of ``align``).
-        tile: the largest core (input pixels).
+        tile: the largest core (input pixels). A core is never made smaller than
+            ``minimum - 2 * margin``: a span that would be widened to ``minimum`` anyway gains
+            nothing from a smaller core but repeats its neighbours' work.
         margin: context pixels on each side of a core.
         minimum: the shortest span a pass may run on (the network's size requirement); spans
             are widened to it where the frame allows.
@@ -138,7 +140,7 @@ def tile_layout(length: int, tile: int, margin: int, minimum: int = 1, align: in
     Returns:
         The spans in order; a single span ``[0, length)`` when ``tile >= length``.
     """
-    n = max(1, math.ceil(length / max(tile, 1)))
+    n = 1 if length <= minimum else max(1, math.ceil(length / max(tile, minimum - 2 * margin, 1)))
     cores = sorted({min(length, round(k * length / n / align) * align) for k in range(n + 1)} | {0, length})
     spans = []
     for c0, c1 in zip(cores, cores[1:]):
