@@ -89,6 +89,30 @@ def test_sampled_deform_conv_keeps_channels_last_and_works_in_bands(monkeypatch)
     torch.testing.assert_close(out, exact, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_sampled_deform_conv_gradients_equal_torchvision(monkeypatch, channels_last):
+    """Training uses the sampled path on the CPU: its gradients (input, offsets away from the
+    kinks of bilinear sampling, mask, weight, bias) must be torchvision's, across bands."""
+    from vsvsrpp.arch import deform
+
+    monkeypatch.setattr(deform, "BAND_PIXELS", 30)  # several bands, the last one short
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 8, 9, 11, generator=g)
+    # offsets at fractional positions (0.25-0.75 of a pixel) so that no sample sits on a kink
+    offset = (torch.randint(-3, 3, (2, 36, 9, 11), generator=g) + 0.25 + 0.5 * torch.rand(2, 36, 9, 11, generator=g))
+    mask = torch.rand(2, 18, 9, 11, generator=g)
+    weight, bias = torch.randn(5, 8, 3, 3, generator=g), torch.randn(5, generator=g)
+    grads = {}
+    for impl in ("torchvision", "sampled"):
+        leaves = [t.clone().requires_grad_() for t in (x, offset, mask, weight, bias)]
+        xi = leaves[0].contiguous(memory_format=torch.channels_last) if channels_last and impl == "sampled" else leaves[0]
+        out = modulated_deform_conv3x3(xi, *leaves[1:], impl)
+        (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+        grads[impl] = [t.grad for t in leaves]
+    for name, a, b in zip(("x", "offset", "mask", "weight", "bias"), grads["sampled"], grads["torchvision"]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+
+
 def test_deform_conv_refuses_bad_arguments():
     x, weight, bias = torch.rand(1, 8, 4, 4), torch.rand(2, 8, 3, 3), torch.rand(2)
     with pytest.raises(ValueError, match="impl must be"):

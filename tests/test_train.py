@@ -244,6 +244,27 @@ def test_spynet_is_frozen_then_trained_and_resume_is_exact(data, tmp_path):
     assert not all(torch.equal(it1[k], init[k]) for k in other)
 
 
+def test_a_time_limit_stops_after_an_iteration_and_resume_finishes_the_same_run(data, tmp_path):
+    kw = dict(iterations=3, checkpoint_interval=10)
+    a = train(_config(data, tmp_path / "a", **kw), progress=False)
+    b1 = train(_config(data, tmp_path / "b", **kw), progress=False, time_limit=1e-9)
+    assert b1.iteration == 1 and b1.checkpoint.name == checkpoint_name(1)  # saved although not on the interval
+    b2 = train(_config(data, tmp_path / "b", **kw), resume=True, progress=False)
+    assert b2.iteration == 3 and a.losses == b1.losses + b2.losses
+    sd_a, sd_b = read_state_dict(a.checkpoint), read_state_dict(b2.checkpoint)
+    assert all(torch.equal(sd_a[k], sd_b[k]) for k in sd_a)
+
+
+def test_zero_flow_spynet_starts_at_zero_flow():
+    from vsvsrpp.tools.train.network import build_network
+
+    model = build_network(TrainConfig(train_dir="x", work_dir="y", mid_channels=8, num_blocks=1, spynet_init="zero"))
+    a, b = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model.spynet(a, b), torch.zeros(2, 2, 64, 64))
+    assert any(p.abs().sum() > 0 for n, p in model.spynet.named_parameters() if "basic_module.0.basic_module.0" in n)
+
+
 def test_resume_refuses_a_different_network(data, tmp_path):
     train(_config(data, tmp_path, iterations=1), progress=False)
     with pytest.raises(ValueError, match="mid_channels"):

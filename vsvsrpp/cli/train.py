@@ -35,7 +35,7 @@ def _options():
         ("--mid-channels", "mid_channels", positive_int, "N", "feature channels (default: 64, or those of --init)"),
         ("--num-blocks", "num_blocks", positive_int, "N", "residual blocks per branch (default: 7, or those of --init)"),
         ("--init", "init", str, "NAME|PATH", "fine-tune from a registry model or checkpoint"),
-        ("--spynet", "spynet_init", str, "NAME|PATH", "take the initial SPyNet weights from this registry model or checkpoint"),
+        ("--spynet", "spynet_init", str, "NAME|PATH", "take the initial SPyNet weights from this registry model or checkpoint, or 'zero': train SPyNet from scratch, starting at zero flow"),
         ("--lr", "lr", positive_float, "LR", "learning rate of the network"),
         ("--spynet-lr", "spynet_lr", non_negative_float, "LR", "learning rate of SPyNet"),
         ("--min-lr", "min_lr", non_negative_float, "LR", "learning rate at the end of the cosine schedule"),
@@ -74,6 +74,7 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", dest="num_workers", type=non_negative_int, default=min(8, os.cpu_count() or 1), metavar="N", help="data loader processes (default: %(default)s)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="STATE", help="continue from WORK_DIR's training state (or the given state file)")
     p.add_argument("--stop-at", type=positive_int, default=None, metavar="N", help="stop (and save) after N iterations in total; resume later")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS", help="stop (and save) after the iteration that passes this many seconds; resume later")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     try:
-        result = training.train(config, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
+        result = training.train(config, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at, time_limit=args.time_limit)
     except (FileNotFoundError, ValueError, FloatingPointError, RuntimeError) as e:
         log.debug("training failed", exc_info=True)
         raise CliError(f"training failed: {e}") from None

@@ -49,20 +49,23 @@ def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: dict | None = None, half: bool = False) -> Path:
     """Write a network in the official OpenMMLab layout, atomically.
 
     Args:
         model: a :class:`BasicVSRPlusPlus`.
         path: destination ``.pth``.
         meta: plain values stored under ``"meta"``.
+        half: store the parameters as float16 (half the file; loading converts them back to
+            the network's dtype). Buffers such as SPyNet's normalisation constants stay float32.
 
     Returns:
         ``path`` as a :class:`Path`. The file holds ``{"state_dict": {"generator.<key>":
         tensor (CPU)}, "meta": meta}`` and loads with :func:`vsvsrpp.load_model`.
     """
     path = Path(path)
-    sd = {f"generator.{k}": v for k, v in _cpu_state_dict(model).items()}
+    params = {name for name, _ in model.named_parameters()}
+    sd = {f"generator.{k}": v.half() if half and k in params and v.is_floating_point() else v for k, v in _cpu_state_dict(model).items()}
     atomic_save({"state_dict": sd, "meta": dict(meta or {})}, path)
     return path
 

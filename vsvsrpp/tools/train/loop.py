@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 from ... import __version__
 from ...arch import basicvsrpp
 from ...arch.basicvsrpp import BasicVSRPlusPlus
+from ...arch.deform import IMPLEMENTATIONS
 from ...runtime.device import resolve_device
 from ...runtime.engine import Engine
 from ..evaluate import evaluate, model_method
@@ -63,6 +65,9 @@ class _Run:
     def __init__(self, config: TrainConfig, device: torch.device, model: BasicVSRPlusPlus, state: dict | None = None):
         self.config, self.device, self.work = config, device, Path(config.work_dir)
         self.model = model.to(device).train()
+        for module in self.model.modules():  # the deformable convolution whose backward is fast here
+            if hasattr(module, "deform_impl"):
+                module.deform_impl = IMPLEMENTATIONS[device.type]
         self.optimisation = Optimisation(self.model, config, device)
         self.iteration = 0
         self.val_history: list = []
@@ -133,6 +138,7 @@ def train(
     progress: bool = True,
     on_iteration: Callable[[int, float], None] | None = None,
     stop_at: int | None = None,
+    time_limit: float | None = None,
 ) -> TrainResult:
     """Train (or fine-tune) a 4x BasicVSR++ network.
 
@@ -147,6 +153,9 @@ def train(
         stop_at: stop after this many iterations in total (saving a checkpoint and the
             training state there) although the schedule runs to ``config.iterations``; a later
             ``resume`` continues exactly. For time-boxed jobs.
+        time_limit: stop (saving a checkpoint and the training state) after the first iteration
+            that ends this many seconds or more after the call began; a later ``resume``
+            continues exactly. For machines lent in short slices.
 
     Returns:
         A :class:`TrainResult`.
@@ -159,6 +168,7 @@ def train(
     """
     from tqdm import tqdm
 
+    started = time.monotonic()
     config.validate()
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     run = _Run.start(config, resolve_device(config.device), resume)
@@ -179,4 +189,9 @@ def train(
             run.validate_and_save(result, end)
             if on_iteration is not None:
                 on_iteration(run.iteration, loss)
+            if time_limit is not None and run.iteration < end and time.monotonic() - started >= time_limit:
+                if result.checkpoint is None or result.checkpoint.name != checkpoint_name(run.iteration):
+                    result.checkpoint = run.save()
+                log.info("time limit of %g s reached after iteration %d; resume to continue", time_limit, run.iteration)
+                break
     return result

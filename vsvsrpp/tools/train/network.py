@@ -3,6 +3,8 @@ paper does), or a 4x BasicVSR++ checkpoint to fine-tune."""
 
 from __future__ import annotations
 
+from torch import nn
+
 from ...arch import basicvsrpp
 from ...arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
 from ...hub.checkpoint import load_descriptor, read_state_dict, resolve
@@ -37,7 +39,8 @@ def build_network(config: TrainConfig) -> BasicVSRPlusPlus:
     * ``config.init``: the checkpoint it names (:func:`vsvsrpp.hub.checkpoint.resolve`), which
       must hold a 4x BasicVSR++ of the size ``config`` asks for, if it asks;
     * else a random network of ``config``'s size (64 channels and 7 blocks by default), with
-      SPyNet loaded from ``config.spynet_init`` if given.
+      SPyNet loaded from ``config.spynet_init`` if given, or starting at zero flow if that is
+      :data:`ZERO_FLOW` (``"zero"``).
 
     Raises:
         ValueError: ``init`` is not a 4x BasicVSR++ or not of the requested size, or
@@ -52,9 +55,25 @@ def build_network(config: TrainConfig) -> BasicVSRPlusPlus:
         check_size(config, network_size(descriptor.config), "the init checkpoint")
         return descriptor.model
     model = new_network(config.mid_channels or 64, config.num_blocks or 7)
-    if config.spynet_init is not None:
+    if config.spynet_init == ZERO_FLOW:
+        zero_flow(model)
+    elif config.spynet_init is not None:
         load_spynet(model, config.spynet_init)
     return model
+
+
+#: ``spynet_init`` value: SPyNet trained from scratch, starting from zero flow.
+ZERO_FLOW = "zero"
+
+
+def zero_flow(model: BasicVSRPlusPlus) -> None:
+    """Zero the last convolution of every SPyNet level, so that the flow starts at exactly 0 (the
+    network starts as if the frames were aligned; the deformable offsets and SPyNet learn the
+    motion). Used when no pretrained SPyNet is available."""
+    for level in model.spynet.basic_module:
+        last = level.basic_module[-1].conv
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
 
 def load_spynet(model: BasicVSRPlusPlus, source: str) -> None:
