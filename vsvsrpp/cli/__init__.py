@@ -1,4 +1,5 @@
-"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``compare``, ``eval``, ``train`` and ``bench``.
+"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``compare``, ``eval``, ``make-sequences``,
+``train`` and ``bench``.
 
 One module per subcommand (each with ``NAME``, ``HELP``, ``add_parser`` and ``run``), light to
 import: torch, torchvision and VapourSynth are imported only by the subcommand that runs, so
@@ -20,12 +21,12 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..runtime import control
-from . import bench, compare, download, evaluate, signals, train, upscale
+from . import bench, compare, download, evaluate, sequences, signals, train, upscale
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
 
-_SUBCOMMANDS = (download, upscale, compare, evaluate, train, bench)
+_SUBCOMMANDS = (download, upscale, compare, evaluate, sequences, train, bench)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
