@@ -11,7 +11,7 @@ import pytest
 
 from vsvsrpp import arch
 from vsvsrpp.hub import registry
-from vsvsrpp.hub.registry import DEFAULT_MODEL, MODELS, PretrainedModel, default_for, get
+from vsvsrpp.hub.registry import DEFAULT_MODEL, MODELS, SHIPPED_MODEL, PretrainedModel, default_for, get
 
 ZOO = Path(__file__).resolve().parents[2] / "shared" / "model_zoo.json"
 
@@ -32,10 +32,12 @@ NAMES = [
     "realbasicvsr",
 ]
 BASICVSRPP_NAMES = NAMES[:10]
+OFFICIAL = {n: m for n, m in MODELS.items() if not m.shipped}
 
 
 def test_names_and_order():
-    assert list(MODELS) == NAMES
+    assert list(MODELS) == NAMES + [SHIPPED_MODEL]
+    assert [n for n, m in MODELS.items() if m.shipped] == [SHIPPED_MODEL] == ["vsvsrpp-tiny"]
     assert all(isinstance(m, PretrainedModel) and m.name == k for k, m in MODELS.items())
     assert DEFAULT_MODEL == "reds4" and DEFAULT_MODEL in MODELS
 
@@ -72,9 +74,9 @@ def test_entry_is_consistent(name):
 
 def test_files_are_distinct():
     assert len({m.file for m in MODELS.values()}) == len(MODELS)
-    known = [m.sha256 for m in MODELS.values() if m.sha256 is not None]
+    known = [m.sha256 for m in OFFICIAL.values() if m.sha256 is not None]
     assert len(set(known)) == len(known) == len(BASICVSRPP_NAMES)
-    assert len({m.file.rsplit("-", 1)[1] for m in MODELS.values()}) == len(MODELS)
+    assert len({m.file.rsplit("-", 1)[1] for m in OFFICIAL.values()}) == len(OFFICIAL)
 
 
 def test_known_entries():
@@ -97,7 +99,7 @@ def test_get():
         get("nope")
     msg = str(e.value)
     assert "'nope'" in msg
-    assert "reds4, vimeo90k-bi" in msg and all(n in msg for n in NAMES)
+    assert "reds4, vimeo90k-bi" in msg and all(n in msg for n in NAMES + [SHIPPED_MODEL])
 
 
 def test_module_does_not_mention_shared_dir():
@@ -107,7 +109,7 @@ def test_module_does_not_mention_shared_dir():
 @pytest.mark.skipif(not ZOO.is_file(), reason=f"{ZOO} not available")
 def test_matches_model_zoo():
     zoo = [e for e in json.loads(ZOO.read_text())["models"] if "arch" in e]  # SPyNet alone has none
-    assert len(zoo) == len(MODELS) == 14
+    assert len(zoo) == len(OFFICIAL) == 14
     assert sum(e["arch"] == "basicvsrpp" for e in zoo) == 10
     by_file = {m.file: m for m in MODELS.values()}
     for e in zoo:

@@ -121,13 +121,21 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
     if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence
         raise CliError(f"input file not found: {args.input}", EXIT_USAGE)
-    src, out, colors = network_clip(args.input, run_kwargs(args), vs.core.get_video_format(vs.RGB24), check_rate=False)
+    kwargs = run_kwargs(args)
+    if args.model is None and args.weights is None:  # the default, or the shipped model in its place: label the one that runs
+        from ..hub.checkpoint import resolve
+
+        try:
+            kwargs["model"] = resolve(DEFAULT_MODEL, fallback=True).label
+        except Exception as e:  # the default cannot be fetched and nothing can stand in
+            raise CliError(f"cannot load {DEFAULT_MODEL}: {e}") from None
+    src, out, colors = network_clip(args.input, kwargs, vs.core.get_video_format(vs.RGB24), check_rate=False)
     frames, (x, y, w, h) = _check(args, src.num_frames, src.width, src.height)
     s = out.width // src.width
     resize = vs.core.resize.Bicubic if args.method == "bicubic" else vs.core.resize.Point
     plain = resize(to_rgb(src, colors), out.width, out.height, format=vs.RGB24)
     box = (x * s, y * s, w * s, h * s)
-    network = args.weights.name if args.weights is not None else (args.model or DEFAULT_MODEL)
+    network = args.weights.name if args.weights is not None else kwargs["model"]
     rows = []
     for n in frames:
         panels = [(f"{args.method} x{s}", _image(plain.get_frame(n), box)), (f"{network} x{s}", _image(out.get_frame(n), box))]

@@ -51,7 +51,7 @@ def _model_method(args: argparse.Namespace, window: int, overlap: int):
 
     source = model_source(args)
     try:
-        checkpoint = resolve(source)
+        checkpoint = resolve(source, fallback=args.model is None and args.weights is None)
         descriptor = load_descriptor(checkpoint.path)
         options = call_options(descriptor, checkpoint, family_options(args))
         engine = Engine(descriptor, args.device)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..hub.registry import DEFAULT_MODEL
+from ..hub.registry import DEFAULT_MODEL, SHIPPED_MODEL
 
 if TYPE_CHECKING:
     from ..arch import CallOption
@@ -40,6 +40,8 @@ non_negative_float = _number(float, 0, True, "a non-negative number")
 def add_model_source(parser: argparse.ArgumentParser, what: str = "run", default: str = DEFAULT_MODEL) -> None:
     """``--model NAME`` or ``--weights PATH`` (exclusive): what :func:`vsvsrpp.hub.resolve` takes;
     ``default`` says what is used when neither is given."""
+    if default == DEFAULT_MODEL:
+        default += f"; {SHIPPED_MODEL}, shipped in the package, when {DEFAULT_MODEL} cannot be downloaded"
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--model", default=None, metavar="NAME", help=f"pretrained model to {what}, downloaded on first use (default: {default})")
     group.add_argument("--weights", type=Path, default=None, metavar="PATH", help=f"checkpoint file of any family to {what} (default: {default})")

@@ -9,6 +9,7 @@ network with its family's architecture (:mod:`vsvsrpp.arch`).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from . import download, registry
 from .registry import PretrainedModel
 
 __all__ = ["Checkpoint", "CheckpointError", "call_options", "load_descriptor", "load_model", "read_state_dict", "resolve"]
+
+logger = logging.getLogger("vsvsrpp")
 
 #: What names a model: a registry name (``str``) or a checkpoint path.
 Source = str | os.PathLike
@@ -47,7 +50,29 @@ class Checkpoint:
         return self.pretrained.name if self.pretrained is not None else self.path.name
 
 
-def resolve(source: Source, *, progress: bool | None = None) -> Checkpoint:
+_fallback_warned = False
+
+
+def _fallback(wanted: PretrainedModel, error: download.DownloadError) -> Checkpoint:
+    """The shipped model in place of ``wanted``, with one warning per process."""
+    global _fallback_warned
+    shipped = registry.MODELS[registry.SHIPPED_MODEL]
+    if shipped.family != wanted.family:
+        raise error
+    checkpoint = Checkpoint(download.fetch(shipped), shipped)
+    if not _fallback_warned:
+        _fallback_warned = True
+        logger.warning(
+            "running the model shipped in the package, %r (a small BasicVSR++ trained on openly licensed "
+            "photos, much weaker than %r), because %s To use %r, run `vsvsrpp download %s` once the network "
+            "is reachable, or place the file as said above; name a model (model=/--model) to make a failed "
+            "download an error instead.",
+            shipped.name, wanted.name, error, wanted.name, wanted.name,
+        )  # fmt: skip
+    return checkpoint
+
+
+def resolve(source: Source, *, progress: bool | None = None, fallback: bool = False) -> Checkpoint:
     """Find the checkpoint a model source names, downloading a registry model if it is missing.
 
     A ``str`` that is a registry name is that model (names win over files of the same name);
@@ -56,6 +81,11 @@ def resolve(source: Source, *, progress: bool | None = None) -> Checkpoint:
     Args:
         source: a name from :data:`vsvsrpp.hub.registry.MODELS` or a checkpoint path.
         progress: download progress bar on stderr (``None``: when stderr is a terminal).
+        fallback: the caller named no model and ``source`` is its default: when that registry
+            model is not cached and cannot be downloaded (no network, a proxy, a sandbox), use
+            the model shipped in the package (:data:`vsvsrpp.hub.registry.SHIPPED_MODEL`, if it
+            is of the same family) and log one warning (the ``"vsvsrpp"`` logger) saying which
+            model ran and how to get the default one.
 
     Returns:
         The :class:`Checkpoint`.
@@ -65,11 +95,17 @@ def resolve(source: Source, *, progress: bool | None = None) -> Checkpoint:
         ValueError: for a string that is neither a registry name nor an existing path.
         FileNotFoundError: for a path (``os.PathLike``, or a string that looks like a path)
             that does not exist.
-        vsvsrpp.hub.download.DownloadError: if a registry model is missing and cannot be fetched.
+        vsvsrpp.hub.download.DownloadError: if a registry model is missing and cannot be fetched
+            (and, with ``fallback``, the shipped model is of another family or missing).
     """
     if isinstance(source, str) and source in registry.MODELS:
         info = registry.MODELS[source]
-        return Checkpoint(download.fetch(info, progress=progress), info)
+        try:
+            return Checkpoint(download.fetch(info, progress=progress), info)
+        except download.DownloadError as e:
+            if not fallback:
+                raise
+            return _fallback(info, e)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"a model is a registry name or a checkpoint path, got {source!r} ({type(source).__name__})")
     path = Path(source)

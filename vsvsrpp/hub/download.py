@@ -72,9 +72,31 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vsvsrpp"))
 
 
+#: Where the models shipped in the package live.
+SHIPPED_DIR = Path(__file__).with_name("weights")
+
+
 def checkpoint_path(info: PretrainedModel) -> Path:
-    """Return the cache path of a checkpoint: ``cache_dir() / info.file`` (which may not exist)."""
+    """Return the path of a checkpoint: ``cache_dir() / info.file`` (which may not exist), or
+    the file in :data:`SHIPPED_DIR` for a model shipped in the package."""
+    if info.shipped:
+        return SHIPPED_DIR / info.file
     return cache_dir() / info.file
+
+
+def _shipped(info: PretrainedModel) -> Path:
+    """The file of a shipped model, checked (size and sha256).
+
+    Raises:
+        DownloadError: the file is missing or damaged (a broken installation).
+    """
+    path = checkpoint_path(info)
+    if not path.is_file():
+        raise DownloadError(f"the {info.name!r} weights should be part of the vsvsrpp package but {path} is missing; reinstall vsvsrpp")
+    problem = _mismatch(info, sha256_of(path), path.stat().st_size)
+    if problem is not None:
+        raise DownloadError(f"the {info.name!r} weights shipped at {path} are damaged ({problem}); reinstall vsvsrpp")
+    return path
 
 
 def url_for(info: PretrainedModel) -> str:
@@ -251,6 +273,12 @@ def cached_problem(info: PretrainedModel) -> str | None:
     Raises:
         OSError: if the file exists but cannot be read.
     """
+    if info.shipped:
+        try:
+            _shipped(info)
+        except DownloadError as e:
+            return str(e)
+        return None
     path = checkpoint_path(info)
     if not path.exists():
         return None
@@ -274,8 +302,10 @@ def download(info: PretrainedModel, *, force: bool = False, progress: bool | Non
         force: download even if the file is already in the cache (replacing it on success).
         progress: show a progress bar on stderr; ``None`` shows it when stderr is a terminal.
 
+    A model shipped in the package is not downloaded: its file is checked and returned.
+
     Returns:
-        The path of the verified file in the cache.
+        The path of the verified file in the cache (or in the package).
 
     Raises:
         DownloadError: on an HTTP or network error, a stall or a deadline passed (see the module
@@ -284,6 +314,8 @@ def download(info: PretrainedModel, *, force: bool = False, progress: bool | Non
             digest prefix in its name, or when the cache directory cannot be written.
         KeyboardInterrupt: is not converted, but the temporary file is removed first.
     """
+    if info.shipped:
+        return _shipped(info)
     dest = checkpoint_path(info)
     if dest.exists() and not force:
         return dest
@@ -317,11 +349,14 @@ def fetch(info: PretrainedModel, *, progress: bool | None = None) -> Path:
     """Return the cached checkpoint for ``info``, downloading it first if it is missing.
 
     A file already in the cache is returned without a check: downloads are verified before they
-    are moved there, and a file placed by hand is trusted.
+    are moved there, and a file placed by hand is trusted. A model shipped in the package is
+    checked (it is small) and returned.
 
     Raises:
         DownloadError: if the file is missing and :func:`download` fails.
     """
+    if info.shipped:
+        return _shipped(info)
     path = checkpoint_path(info)
     if path.exists():
         return path

@@ -17,6 +17,12 @@ optical-flow weights, so no separate SPyNet download is needed. For the BasicVSR
 RealBasicVSR files only the 8-hex sha256 prefix in the file name is known (``sha256`` is
 ``None``).
 
+One entry, :data:`SHIPPED_MODEL`, is not an official checkpoint: a small BasicVSR++ trained by
+this project on openly licensed photos, shipped inside the package (``shipped=True``), so that
+the filters and ``vsvsrpp upscale`` work on a machine that cannot download anything. It is what
+runs when no model is named and the default model can be neither found in the cache nor
+downloaded (:func:`vsvsrpp.hub.checkpoint.resolve` with ``fallback=True``).
+
 The table is plain data: nothing is read from disk or the network when this module is imported.
 """
 
@@ -26,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "PretrainedModel", "default_for", "get"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "SHIPPED_MODEL", "PretrainedModel", "default_for", "get"]
 
 _OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
 _OPENMMLAB_BASICVSR = "https://download.openmmlab.com/mmediting/restorers/basicvsr/"
@@ -55,6 +61,10 @@ class PretrainedModel:
         origin: who publishes the file at ``url``.
         defaults: values of the family's call options the model is evaluated with (e.g.
             RealBasicVSR's ``refine_threshold``); they override the family's own defaults.
+        shipped: the file is part of the package (``vsvsrpp/hub/weights``), not downloaded;
+            ``url`` is empty.
+        measured: results measured by this project (``vsvsrpp eval``), where known.
+        training_data: what the model was trained on, for models trained by this project.
     """
 
     name: str
@@ -68,6 +78,9 @@ class PretrainedModel:
     license: str = "Apache-2.0"
     origin: str = ORIGIN_OPENMMLAB
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    shipped: bool = False
+    measured: str | None = None
+    training_data: str | None = None
 
 
 def _openmmlab(name: str, file: str, **kw) -> PretrainedModel:
@@ -184,8 +197,33 @@ _ENTRIES: tuple[PretrainedModel, ...] = (
     ),
 )
 
+#: The model shipped inside the package: what runs when the default model cannot be downloaded.
+SHIPPED_MODEL = "vsvsrpp-tiny"
+
+_ENTRIES += (
+    PretrainedModel(
+        name=SHIPPED_MODEL,
+        family="basicvsrpp",
+        file="vsvsrpp_tiny_c16n1_bi_x4.pth",
+        url="",
+        sha256="8aac9aba1b17ffc2fe73b45c8c503071b9e7194d76aa1a1f9fdbeeeb5aaa15f2",
+        size=3965739,
+        task="VSR (BIx4), a small BasicVSR++ (16 channels, 1 block) trained by vsvsrpp; for machines without network",
+        paper_result=None,
+        license="CC-BY-4.0 (trained on CC-BY-4.0, CC0 and BSD-3-Clause photos; see vsvsrpp/hub/weights/ATTRIBUTION.md)",
+        origin="shipped in the vsvsrpp package",
+        shipped=True,
+        measured="Vid4 BI 24.43/0.6802 (Y; bicubic 23.78, +0.65 dB); held out, BI x4, Y: cityCC0.mpg 23.17 (bicubic 22.34, "
+        "+0.83 dB), bigbuckbunny.mp4 33.09 (bicubic 31.99, +1.10 dB)",
+        training_data="110 sequences of 10 frames, 192x192, filmed by `vsvsrpp make-sequences` (seed 0) from 11 photos: 9 "
+        "CC-BY-4.0 and 1 CC0 lomiri-wallpapers-16.04 photos and libjxl-testdata's flower.png (BSD-3-Clause); BI x4; "
+        "400 iterations (batch 3 x 4 frames, 32 px LR patches, Adam 1e-3 cosine) from a start at bilinear upscaling "
+        "(conv_last zeroed) with SPyNet fixed at zero flow, 44 min on a 2-core CPU",
+    ),
+)
+
 #: Every known checkpoint by short name, in a fixed order: BasicVSR++ (super-resolution first),
-#: then BasicVSR, then RealBasicVSR.
+#: then BasicVSR, then RealBasicVSR, then the model shipped in the package.
 MODELS: dict[str, PretrainedModel] = {m.name: m for m in _ENTRIES}
 
 #: The model used when none is named: 4x super-resolution trained on REDS.

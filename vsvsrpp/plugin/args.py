@@ -85,6 +85,8 @@ class FilterArgs:
 
     Attributes:
         source: what :func:`vsvsrpp.hub.resolve` takes: the ``weights`` path, else the model name.
+        named: the caller named ``model`` or ``weights`` (else ``source`` is the default model,
+            which falls back to the shipped model when it cannot be downloaded).
         device: the resolved device.
         precision: the resolved precision name (never ``"auto"``).
         output_format: the requested format, ``None`` for the input's.
@@ -93,6 +95,7 @@ class FilterArgs:
     """
 
     source: str | os.PathLike
+    named: bool
     device: torch.device
     window: int | None
     overlap: int
@@ -144,8 +147,9 @@ def _output_format(value: Any) -> vs.VideoFormat | None:
     return fmt
 
 
-def validate(values: Mapping[str, Any], options: tuple[CallOption, ...]) -> FilterArgs:
-    """Check a call's values (``model`` and every :data:`PARAMS` name, plus ``options``' names).
+def validate(values: Mapping[str, Any], options: tuple[CallOption, ...], named: bool = True) -> FilterArgs:
+    """Check a call's values (``model`` and every :data:`PARAMS` name, plus ``options``' names);
+    ``named``: the caller gave ``model`` or ``weights``.
 
     Raises:
         ValueError: naming the first bad argument and quoting its value.
@@ -161,6 +165,7 @@ def validate(values: Mapping[str, Any], options: tuple[CallOption, ...]) -> Filt
     given = {o.name: o.validate(values[o.name]) for o in options if values.get(o.name) is not None}
     return FilterArgs(
         source=_source(values["model"], values["weights"]),
+        named=named,
         device=device,
         window=_optional_int(values["window"], "window", 1),
         overlap=_int(values["overlap"], "overlap", 0),

@@ -64,7 +64,7 @@ def _check_clip(clip: Any, error: _Errors) -> None:
 def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) -> tuple[Checkpoint, Engine]:
     """Resolve the checkpoint and the shared engine; refuse a family other than the entry point's."""
     try:
-        checkpoint = resolve(a.source)
+        checkpoint = resolve(a.source, fallback=not a.named)
     except DownloadError as e:  # its message names the URL, the cause and the manual fix
         raise error(str(e)) from None
     except (TypeError, ValueError, FileNotFoundError) as e:
@@ -110,7 +110,9 @@ def _setup(name: str, family: Architecture | None, clip: vs.VideoNode, values: d
     error = _Errors(name)
     _check_clip(clip, error)
     try:
-        a = arguments.validate(values, family.options if family is not None else arch.CALL_OPTIONS)
+        values = dict(values)
+        named = values.pop("named", True)
+        a = arguments.validate(values, family.options if family is not None else arch.CALL_OPTIONS, named)
         colors = _colors(clip, a)
     except ValueError as e:
         raise error(str(e)) from None
@@ -172,8 +174,12 @@ def _docstring(family: Architecture, default_model: str) -> str:
         return textwrap.fill(f"{name}: {doc}", 96, initial_indent="    ", subsequent_indent="        ")
 
     lines = [textwrap.fill(family.summary, 96), "", "Args:", item("clip", _CLIP_DOC)]
+    shipped = registry.MODELS[registry.SHIPPED_MODEL]
+    fallback = (f" When no model is named and ``{default_model!r}`` can be neither found in the cache nor downloaded, "
+                f"``{shipped.name!r}`` (shipped in the package) runs instead, with one warning."
+                if shipped.family == family.id else "")  # fmt: skip
     lines.append(item("model", f"pretrained registry name (``vsvsrpp.hub.MODELS``; default ``{default_model!r}``); "
-                               "downloaded and verified on first use. Ignored when ``weights`` is given."))
+                               f"downloaded and verified on first use.{fallback} Ignored when ``weights`` is given."))
     lines += [item(p.name, p.doc) for p in arguments.PARAMS]
     lines += [item(o.name, o.doc + ".") for o in family.options]
     lines += ["", _RETURNS.format(name=family.entry_point)]
@@ -190,14 +196,17 @@ def _signature(default_model: str | None, options: tuple) -> inspect.Signature:
 
 
 def _bind(name: str, signature: inspect.Signature, args: tuple, kwargs: dict) -> tuple[Any, dict[str, Any]]:
+    """``(clip, values)``: every argument with its default applied, plus ``values["named"]``,
+    whether the caller named ``model`` or ``weights``."""
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:
         known = ", ".join(p for p in signature.parameters)
         raise vs.Error(f"{name}: {e}; arguments: {known}") from None
+    named = "model" in bound.arguments or bound.arguments.get("weights") is not None
     bound.apply_defaults()
     values = dict(bound.arguments)
-    return values.pop("clip"), values
+    return values.pop("clip"), values | {"named": named}
 
 
 def make_entry_point(family: Architecture) -> Callable[..., vs.VideoNode]:
