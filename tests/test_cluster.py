@@ -9,6 +9,7 @@ depend on its thread count, so the single-process reference runs with the tasks'
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,8 +149,12 @@ def test_interrupted_run_resumes_with_only_the_missing_segments(cluster, clips, 
     assert cli.main(args) == 2  # the work directory is there: refused without --resume
     capsys.readouterr()
     assert cli.main([*args, "--resume"]) == 0
-    missing = len(segments) - len(done)
-    assert f"5 segments: {missing} computed, {len(done)} kept" in capsys.readouterr().err
+    # A task of the interrupted run that was already writing may still finish its segment while
+    # the resumed run starts (Ray cancels between tasks): that segment is kept, not computed twice.
+    m = re.search(r"5 segments: (\d+) computed, (\d+) kept", capsys.readouterr().err)
+    assert m is not None
+    computed, kept = int(m.group(1)), int(m.group(2))
+    assert computed + kept == len(segments) and kept >= len(done)
     assert frame_hashes(out) == single["cut"]
     assert not work.exists()
 
