@@ -253,6 +253,16 @@ def _load_photo(path: Path) -> "PIL.Image.Image":  # noqa: F821
         return ImageOps.exif_transpose(im).convert("RGB")
 
 
+def _photo_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` as :func:`_load_photo` returns it, read from the file's header
+    (EXIF orientations 5-8 are rotated a quarter turn)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        return (im.height, im.width) if turned else (im.width, im.height)
+
+
 def _shrink(image, factor: float) -> torch.Tensor:
     """Lanczos-downscale a PIL image by ``factor``; ``(3, h, w)`` float64 in [0, 1]."""
     from PIL import Image
@@ -304,11 +314,11 @@ def build_sequences(photos: Sequence[Photo], out_dir: str | os.PathLike, spec: S
     out.mkdir(parents=True, exist_ok=True)
     usable = []
     for photo in photos:
-        image = _load_photo(photo.path)
-        if min(image.width, image.height) / spec.min_downscale < max(spec.height, spec.width) + 2 * EDGE:
-            log.warning("skipping %s: %dx%d is too small for %dx%d frames at downscale %g", photo.path.name, image.width, image.height, spec.width, spec.height, spec.min_downscale)
+        width, height = _photo_size(photo.path)
+        if min(width, height) / spec.min_downscale < max(spec.height, spec.width) + 2 * EDGE:
+            log.warning("skipping %s: %dx%d is too small for %dx%d frames at downscale %g", photo.path.name, width, height, spec.width, spec.height, spec.min_downscale)
             continue
-        usable.append((photo, image.width, image.height))
+        usable.append((photo, width, height))
     if not usable:
         raise ValueError(f"no photo is large enough for {spec.width}x{spec.height} frames at downscale {spec.min_downscale}")
     manifest = {
@@ -327,26 +337,30 @@ def build_sequences(photos: Sequence[Photo], out_dir: str | os.PathLike, spec: S
 
     from tqdm import tqdm
 
-    images: dict[int, tuple[float, torch.Tensor]] = {}
-    for k in tqdm(range(spec.sequences), desc="sequences", disable=not progress, file=None):
+    plans = []  # (photo index, record, camera path), in sequence order
+    for k in range(spec.sequences):
         index = k % len(usable)
         photo, w, h = usable[index]
         rng = np.random.default_rng([spec.seed, k])
         largest = min(spec.max_downscale, min(w, h) / (max(spec.height, spec.width) * 1.25))
-        factor = float(rng.uniform(spec.min_downscale, max(spec.min_downscale, largest)))
-        factor = round(factor, 3)
-        name = f"{k:05d}_{photo.path.stem}"
+        factor = round(float(rng.uniform(spec.min_downscale, max(spec.min_downscale, largest))), 3)
         small_w, small_h = max(1, round(w / factor)), max(1, round(h / factor))
         path = random_path(rng, spec.frames, spec.height, spec.width, small_h, small_w, max_speed=spec.max_speed)
         if path is None:  # cannot happen for a usable photo; kept as a guard
             raise ValueError(f"{photo.path.name} at downscale {factor} is too small for the frame")
-        record = {"name": name, "photo": index, "downscale": factor, "camera": asdict(path)}
+        record = {"name": f"{k:05d}_{photo.path.stem}", "photo": index, "downscale": factor, "camera": asdict(path)}
         manifest["sequences"].append(record)
-        if (out / name).is_dir():
-            continue
-        if images.get(index, (None,))[0] != factor:
-            images[index] = (factor, _shrink(_load_photo(photo.path), factor))
-        frames = render(images[index][1], path, spec.frames, spec.height, spec.width)
+        plans.append((index, record, path))
+    _write_json(manifest, previous)  # the plan: a sequence exists once its folder does
+
+    # Render photo by photo, so that each photo is decoded once.
+    missing = sorted((p for p in plans if not (out / p[1]["name"]).is_dir()), key=lambda p: p[0])
+    decoded: tuple[int, object] | None = None
+    for index, record, path in tqdm(missing, desc="sequences", disable=not progress, file=None):
+        if decoded is None or decoded[0] != index:
+            decoded = (index, _load_photo(usable[index][0].path))
+        frames = render(_shrink(decoded[1], record["downscale"]), path, spec.frames, spec.height, spec.width)
+        name = record["name"]
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{name}-"))
         try:
             for t, frame in enumerate(frames):
@@ -355,7 +369,4 @@ def build_sequences(photos: Sequence[Photo], out_dir: str | os.PathLike, spec: S
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        if k % 10 == 9:
-            _write_json(manifest, previous)  # what is built so far, for the curious
-    _write_json(manifest, previous)
     return manifest
