@@ -102,7 +102,7 @@ class Nearest4x(torch.nn.Module):  # the plumbing under test, without SPyNet's c
         return torch.nn.functional.interpolate(x[0], scale_factor=4, mode="nearest")[None] * self.w
 
 descriptor = dataclasses.replace(load_descriptor({weights!r}), model=Nearest4x(), fp32_modules=())
-vsvsrpp.plugin.entry.load_engine = lambda *args: Engine(descriptor, "cpu")
+vsvsrpp.plugin.entry.load_engine = lambda *args, **kwargs: Engine(descriptor, "cpu")
 core.num_threads = 2
 rng = np.random.default_rng(0)
 base = rng.random((3, 16 + 2100, 16), dtype=np.float32)

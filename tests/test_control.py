@@ -33,9 +33,10 @@ def test_every_step_is_reported_once_per_frame(family):
     assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] == pytest.approx(1.0)
 
 
-def test_tiled_pass_reports_every_tile():
+@pytest.mark.parametrize("exact", [True, False])  # step-wise and independent tiles
+def test_tiled_pass_reports_every_tile(exact):
     family = ARCHITECTURES[0]
-    engine = Engine(family.describe(family.random(8, 1)), "cpu", tile=64, tile_margin=4)
+    engine = Engine(family.describe(family.random(8, 1)), "cpu", tile=64, tile_margin=4, exact_tiles=exact)
     fractions: list[float] = []
     engine(torch.rand(3, 3, 64, 160), progress=fractions.append)  # 3 tiles along the width
     assert len(fractions) == 3 * 3 * len(engine.descriptor.step_modules)

@@ -18,6 +18,7 @@ from torch import nn
 from .blocks import (
     FeatureCache,
     PixelShufflePack,
+    Region,
     ResidualBlocksWithInputConv,
     Sink,
     SPyNet,
@@ -26,6 +27,7 @@ from .blocks import (
     memory_format_of,
     neighbour_flows,
     padded_forward,
+    tile_regions,
 )
 from .deform import IMPLEMENTATIONS, modulated_deform_conv3x3
 from .descriptor import Architecture, MemoryShape, SizeRequirements
@@ -96,20 +98,39 @@ class SecondOrderDeformableAlignment(nn.Module):
             nn.Conv2d(mid_channels, 27 * deform_groups, 3, 1, 1),
         )
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor | tuple[torch.Tensor, torch.Tensor | None],
+        cond: torch.Tensor,
+        flow_1: torch.Tensor,
+        flow_2: torch.Tensor,
+        region: Region | None = None,
+        cond_region: Region | None = None,
+    ) -> torch.Tensor:
         """Align.
 
         Args:
-            x: ``(n, 2C, h, w)`` unwarped n-1 and n-2 propagated features, concatenated.
+            x: ``(n, 2C, h, w)`` unwarped n-1 and n-2 propagated features, concatenated; or,
+                for a region, the pair of whole-frame ``(n, C, H, W)`` maps (float32; the n-2
+                one None where it is zero: the first aligned step), sampled without a
+                concatenated copy.
             cond: ``(n, 3C, h, w)`` warped n-1 feature, current feature, warped n-2 feature.
-            flow_1, flow_2: ``(n, 2, h, w)`` flows (x, y) to frames n-1 and n-2.
+            flow_1, flow_2: ``(n, 2, h, w)`` flows (x, y) to frames n-1 and n-2, on ``cond``'s
+                pixels.
+            region, cond_region: step-wise tiles (see :meth:`BasicVSRPlusPlus.forward`'s
+                ``tile``): ``cond`` and the flows cover ``cond_region`` of the frame, and the
+                output covers ``region``, inside it (far enough inside for the offset
+                convolutions to see all they read).
 
         Returns:
-            ``(n, C, h, w)`` aligned feature.
+            ``(n, C, h, w)`` aligned feature (the region's size with ``region``).
         """
         dtype, layout = cond.dtype, memory_format_of(cond)
         flows = [f.to(dtype, memory_format=layout) for f in (flow_1, flow_2)]
         out = self.conv_offset(torch.cat([cond, *flows], dim=1))
+        if region is not None:  # the convolutions' context is cut: keep the region they see whole
+            inner = region.within(cond_region)
+            out, flow_1, flow_2 = inner.of(out), inner.of(flow_1), inner.of(flow_2)
         o1, o2, mask = torch.chunk(out.float(), 3, dim=1)
         offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
         offset_1, offset_2 = torch.chunk(offset, 2, dim=1)
@@ -118,7 +139,21 @@ class SecondOrderDeformableAlignment(nn.Module):
         reps = offset_1.size(1) // 2
         offset_1 = offset_1 + flow_1.float().flip(1).repeat(1, reps, 1, 1)
         offset_2 = offset_2 + flow_2.float().flip(1).repeat(1, reps, 1, 1)
-        offset = torch.cat([offset_1, offset_2], dim=1)
+        mask = torch.sigmoid(mask)
+        if region is not None:  # each half of the groups samples its own whole-frame map
+            half = mask.size(1) // 2
+            c = self.weight.size(1) // 2
+            weight = self.weight.float() if self.deform_impl == "torchvision" else self.weight
+            at = region.origin
+            out = modulated_deform_conv3x3(
+                x[0], offset_1, mask[:, :half], weight[:, :c], self.bias.to(weight.dtype), self.deform_impl, at
+            )
+            if x[1] is not None:
+                zero = torch.zeros_like(self.bias, dtype=weight.dtype)
+                out = out + modulated_deform_conv3x3(
+                    x[1], offset_2, mask[:, half:], weight[:, c:], zero, self.deform_impl, at
+                )
+            return out.to(dtype, memory_format=layout)
         # Offsets are sampling positions: keep them, the mask and the sampling in float32 even
         # when the network runs in reduced precision. The exact path also multiplies in float32;
         # the sampled one multiplies in the network's dtype (no-ops in float32).
@@ -127,7 +162,8 @@ class SecondOrderDeformableAlignment(nn.Module):
             x = x.float()
         else:
             weight, bias = self.weight, self.bias
-        out = modulated_deform_conv3x3(x, offset, torch.sigmoid(mask), weight, bias, self.deform_impl)
+        offset = torch.cat([offset_1, offset_2], dim=1)
+        out = modulated_deform_conv3x3(x, offset, mask, weight, bias, self.deform_impl)
         return out.to(dtype)
 
 
@@ -173,6 +209,23 @@ class BasicVSRPlusPlus(nn.Module):
         self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    # -- what a step-wise tile reads around itself (feature pixels) -----------------------------
+
+    @property
+    def extract_halo(self) -> int:
+        """Feature extraction: 11 3x3 convolutions; the 1x models' two strided ones add 3/4 px."""
+        return 11 if self.config.is_low_res_input else 12
+
+    @property
+    def step_halo(self) -> int:
+        """One propagation step: the 4 offset convolutions, then the backbone's 1 + 2 x blocks
+        (the deformable convolution reads its offsets at its own pixel only)."""
+        return _step_halo(self.config)
+
+    #: The reconstruction: 11 convolutions at the feature resolution, the first upsampling's
+    #: (1 px), the second's at 2x (1/2 px), conv_hr's and conv_last's at 4x (1/4 px each).
+    recon_halo = 13
 
     # -- stages ---------------------------------------------------------------------------------
 
@@ -236,6 +289,107 @@ class BasicVSRPlusPlus(nn.Module):
                 outputs.append(hr)
         return torch.stack(outputs, dim=1) if sink is None else None
 
+    # -- step-wise tiles ------------------------------------------------------------------------
+
+    def _tiled(
+        self,
+        lqs: torch.Tensor,
+        flows: tuple[torch.Tensor, torch.Tensor] | None,
+        sink: Sink,
+        cache: FeatureCache,
+        tile: int,
+    ) -> None:
+        """:meth:`forward_core` with every stage run tile by tile (see :meth:`forward`'s ``tile``)."""
+        n, t, _, h, w = lqs.shape
+        fs = 1 if self.config.is_low_res_input else 4  # input pixels per feature pixel
+        fh, fw = h // fs, w // fs
+        tiles = tile_regions(fh, fw, max(1, tile // fs))
+        feats: dict[str, list[torch.Tensor]] = {"spatial": []}
+        for i in range(t):
+            full = None
+            for core in tiles:
+                part = core.grow(self.extract_halo, fh, fw)
+                y = self.feat_extract(part.scaled(fs).of(lqs[:, i]))
+                full = _region_target(full, y, fh, fw)
+                core.of(full).copy_(core.within(part).of(y))
+            feats["spatial"].append(cache.put(full))
+        if t > 1 and flows is None:
+            flows = neighbour_flows(self.spynet, self._small(lqs))
+        for branch in BRANCHES:
+            flow = None if t == 1 else flows[1] if branch.startswith("backward") else flows[0]
+            self._propagate_tiled(feats, flow, branch, cache, tiles)
+        for i in range(t):
+            for core in tiles:
+                part = core.grow(self.recon_halo, fh, fw)
+                hr = torch.cat([cache.get(part.of(feats[k][i])) for k in ("spatial",) + BRANCHES], dim=1)
+                hr = self.reconstruction(hr)
+                hr = self.lrelu(self.upsample1(hr))
+                hr = self.lrelu(self.upsample2(hr))
+                hr = self.lrelu(self.conv_hr(hr))
+                hr = core.within(part).scaled(4).of(self.conv_last(hr))
+                if self.config.is_low_res_input:  # bilinear reads 1 px around: the halo has it
+                    base = F.interpolate(part.of(lqs[:, i]), scale_factor=4, mode="bilinear", align_corners=False)
+                    hr = hr + core.within(part).scaled(4).of(base)
+                else:
+                    hr = hr + core.scaled(4).of(lqs[:, i])
+                sink(i, hr, (4 * core.y0, 4 * core.x0))
+
+    def _propagate_tiled(
+        self,
+        feats: dict[str, list[torch.Tensor]],
+        flows: torch.Tensor | None,
+        branch: str,
+        cache: FeatureCache,
+        tiles: list[Region],
+    ) -> None:
+        """:meth:`_propagate`, each step tile by tile: a tile's step reads the current and the
+        other branches' features and the flows in its :attr:`step_halo`, and samples the
+        previous two steps' outputs, kept whole on the device, wherever its flow points."""
+        t = len(feats["spatial"])
+        fh, fw = feats["spatial"][0].shape[-2:]
+        backward = branch.startswith("backward")
+        order = range(t - 1, -1, -1) if backward else range(t)
+        others = [k for k in feats if k not in ("spatial", branch)]
+        kept: list[torch.Tensor] = []
+        align = self.deform_align[branch]
+        feat_prop = feat_n2 = None  # the outputs of the last two steps, whole, on the device
+        flow_n2 = None
+        for i, idx in enumerate(order):
+            if i > 0:
+                flow_n1 = flows[:, idx] if backward else flows[:, idx - 1]
+                if i > 1:
+                    flow_n2 = flows[:, idx + 1] if backward else flows[:, idx - 2]
+                    flow_n2 = flow_n1 + flow_warp(flow_n2, flow_n1)  # whole frames: 2 channels
+                # what the alignment samples, once per step: float32, plain layout (views of
+                # its groups' channels without copies)
+                sources = tuple(
+                    None if f is None else f.float().contiguous() for f in (feat_prop, feat_n2 if i > 1 else None)
+                )
+            full = None
+            for core in tiles:
+                inner = core.grow(self.config.num_blocks * 2 + 1, fh, fw)  # what the backbone reads
+                outer = core.grow(self.step_halo, fh, fw)  # and the offset convolutions
+                current = cache.get(outer.of(feats["spatial"][idx]))
+                if i == 0:
+                    aligned = torch.zeros_like(inner.within(outer).of(current))
+                else:
+                    f1 = outer.of(flow_n1)
+                    cond_n1 = flow_warp(sources[0], f1, origin=outer.origin).to(current.dtype)
+                    if i > 1:
+                        f2 = outer.of(flow_n2)
+                        cond_n2 = flow_warp(sources[1], f2, origin=outer.origin).to(current.dtype)
+                    else:
+                        f2, cond_n2 = torch.zeros_like(f1), torch.zeros_like(cond_n1)
+                    cond = torch.cat([cond_n1, current, cond_n2], dim=1)
+                    aligned = align(sources, cond, f1, f2, region=inner, cond_region=outer)
+                feat = [inner.within(outer).of(current)] + [cache.get(inner.of(feats[k][idx])) for k in others]
+                step = aligned + self.backbone[branch](torch.cat(feat + [aligned], dim=1))
+                full = _region_target(full, step, fh, fw)
+                core.of(full).copy_(core.within(inner).of(step))
+            feat_n2, feat_prop = feat_prop, full
+            kept.append(cache.put(full))
+        feats[branch] = kept[::-1] if backward else kept
+
     def _small(self, lqs: torch.Tensor) -> torch.Tensor:
         """The frames SPyNet sees: the input, or for the 1x models its 4x bicubic downscale."""
         if self.config.is_low_res_input:
@@ -264,10 +418,15 @@ class BasicVSRPlusPlus(nn.Module):
         flows: tuple[torch.Tensor, torch.Tensor] | None = None,
         sink: Sink | None = None,
         offload: bool = False,
+        tile: int | None = None,
     ) -> torch.Tensor | None:
         """The network proper, without padding: ``lqs`` must meet ``size_requirements``."""
         n, t, c, h, w = lqs.shape
         cache = FeatureCache(lqs.device, offload)
+        if tile is not None:
+            if sink is None:
+                raise ValueError("BasicVSR++: step-wise tiles (tile=...) need a sink for the output regions")
+            return self._tiled(lqs, flows, sink, cache, tile)
         if cache.offload:  # frame by frame, as the reference's cpu_cache: bounded device memory
             feats = {"spatial": [cache.put(self.feat_extract(lqs[:, i])) for i in range(t)]}
         else:
@@ -290,6 +449,7 @@ class BasicVSRPlusPlus(nn.Module):
         flows: tuple[torch.Tensor, torch.Tensor] | None = None,
         sink: Sink | None = None,
         offload: bool = False,
+        tile: int | None = None,
     ) -> torch.Tensor | None:
         """Super-resolve (or restore) a batch of frame sequences.
 
@@ -301,19 +461,41 @@ class BasicVSRPlusPlus(nn.Module):
                 result (see :data:`~vsvsrpp.arch.blocks.Sink`).
             offload: keep the per-frame features in host memory between uses (exact; less
                 device memory, more transfers; nothing changes on the CPU).
+            tile: step-wise tiles of at most this many input pixels a side (None: whole
+                frames). Every stage (feature extraction, each propagation step, each frame's
+                reconstruction) runs tile by tile, each tile with the context that stage reads
+                (:attr:`extract_halo`, :attr:`step_halo`, :attr:`recon_halo`), on whole-frame
+                flows, and the alignment samples the previous steps' whole-frame features: the
+                output equals the whole-frame pass up to float rounding. Device memory holds
+                the whole-frame flows, three feature maps of one branch and one tile's
+                transients (the kept features too unless ``offload``). Needs a ``sink``, which
+                receives each frame region by region (``sink(i, hr, (y, x))``).
 
         Returns:
             ``(n, t, 3, scale*h, scale*w)``, same dtype, values not clamped; None with a
             ``sink``.
 
         Raises:
-            ValueError: if ``lqs`` is not 5-D with 3 channels, or ``flows`` come with frames
-                that need padding.
+            ValueError: if ``lqs`` is not 5-D with 3 channels, ``flows`` come with frames
+                that need padding, or ``tile`` comes without a ``sink``.
         """
         check_frames(lqs, "BasicVSR++")
         return padded_forward(
-            self.forward_core, lqs, self.size_requirements, self.scale, sink, flows=flows, offload=offload
+            self.forward_core, lqs, self.size_requirements, self.scale, sink, flows=flows, offload=offload, tile=tile
         )
+
+
+def _step_halo(config: BasicVSRPPConfig) -> int:
+    return 4 + 1 + 2 * config.num_blocks
+
+
+def _region_target(full: torch.Tensor | None, part: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The whole-frame map that tiles like ``part`` are written into (made on the first tile,
+    in ``part``'s dtype, device and memory format)."""
+    if full is not None:
+        return full
+    n, c = part.shape[:2]
+    return torch.empty((n, c, height, width), dtype=part.dtype, device=part.device, memory_format=memory_format_of(part))
 
 
 _SPYNET_KEY = "spynet.basic_module.0.basic_module.0.conv.weight"
@@ -375,6 +557,7 @@ class BasicVSRPPArchitecture(Architecture):
         return MemoryShape(
             c, 5, 1 if config.is_low_res_input else 4, config.scale,
             step_bytes=4 * (1760 + 16 * c), step_bytes_reduced=4 * 1760 + 2 * 16 * c, hr_channels=130,
+            step_halo=_step_halo(config),
         )  # fmt: skip
 
     def reach(self, config: BasicVSRPPConfig) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,64 @@ def check_frames(lqs: torch.Tensor, network: str) -> None:
 
 
 #: ``sink(i, hr)`` receives output frame ``i`` of a pass, ``(n, 3, scale*h, scale*w)``, as soon as it
-#: is reconstructed (a network given a sink returns None instead of stacking its outputs).
-Sink = Callable[[int, torch.Tensor], None]
+#: is reconstructed (a network given a sink returns None instead of stacking its outputs). A
+#: network that reconstructs a frame region by region (BasicVSR++ with ``tile=``) calls
+#: ``sink(i, hr, (y, x))`` for each region instead: ``hr`` is ``(n, 3, rh, rw)`` and its top-left
+#: output pixel is ``(y, x)``; the regions of a frame partition it.
+Sink = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of a frame, ``[y0, y1) x [x0, x1)`` in pixels (step-wise tiles).
+
+    Attributes:
+        y0, y1, x0, x1: its rows and columns.
+    """
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        """Its top-left pixel ``(y0, x0)``."""
+        return self.y0, self.x0
+
+    def grow(self, halo: int, height: int, width: int) -> Region:
+        """This region with ``halo`` pixels more on every side, clipped to a ``height x width`` frame."""
+        return Region(max(0, self.y0 - halo), min(height, self.y1 + halo), max(0, self.x0 - halo), min(width, self.x1 + halo))
+
+    def scaled(self, s: int) -> Region:
+        """The same rectangle in a frame ``s`` times larger."""
+        return Region(self.y0 * s, self.y1 * s, self.x0 * s, self.x1 * s)
+
+    def of(self, x: torch.Tensor) -> torch.Tensor:
+        """The region of ``x`` (a view of its last two dimensions)."""
+        return x[..., self.y0 : self.y1, self.x0 : self.x1]
+
+    def within(self, outer: Region) -> Region:
+        """This region in the coordinates of ``outer`` (which contains it)."""
+        return Region(self.y0 - outer.y0, self.y1 - outer.y0, self.x0 - outer.x0, self.x1 - outer.x0)
+
+
+def tile_regions(height: int, width: int, tile: int) -> list[Region]:
+    """Split a ``height x width`` frame into ``ceil(height / tile) x ceil(width / tile)`` tiles of
+    near-equal size (at most ``tile`` pixels a side), row by row; they partition the frame.
+
+    Raises:
+        ValueError: if ``tile < 1``.
+    """
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1 pixel, got {tile}")
+
+    def cuts(n: int) -> list[int]:
+        k = math.ceil(n / tile)
+        return [round(i * n / k) for i in range(k + 1)]
+
+    ys, xs = cuts(height), cuts(width)
+    return [Region(y0, y1, x0, x1) for y0, y1 in zip(ys, ys[1:]) for x0, x1 in zip(xs, xs[1:])]
 
 
 def pad_frames(lqs: torch.Tensor, requirements: SizeRequirements) -> torch.Tensor:
@@ -78,7 +135,15 @@ def padded_forward(
     if padded is not lqs and kwargs.get("flows") is not None:
         raise ValueError(f"precomputed flows need frames that meet the size requirements, got {h}x{w}")
     if sink is not None:
-        core(padded, sink=lambda i, hr: sink(i, hr[..., : h * scale, : w * scale]), **kwargs)
+        oh, ow = h * scale, w * scale
+
+        def cropped(i: int, hr: torch.Tensor, at: tuple[int, int] | None = None) -> None:
+            if at is None:
+                sink(i, hr[..., :oh, :ow])
+            elif at[0] < oh and at[1] < ow:  # a region of padding only is dropped
+                sink(i, hr[..., : oh - at[0], : ow - at[1]], at)
+
+        core(padded, sink=cropped, **kwargs)
         return None
     out = core(padded, **kwargs)
     return out[..., : h * scale, : w * scale]
@@ -105,7 +170,9 @@ class FeatureCache:
         return x.to(self.device, non_blocking=True) if self.offload else x
 
 
-def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
+def flow_warp(
+    x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros", origin: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Backward-warp ``x`` with an optical flow field (bilinear sampling).
 
     The sampling grid is built in float32 with absolute pixel coordinates and normalised with
@@ -116,20 +183,29 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") 
         x: ``(n, c, h, w)`` features or images, any float dtype.
         flow: ``(n, 2, h, w)`` flow in pixels (x, y), same ``h, w`` as ``x``.
         padding_mode: ``"zeros"`` (feature propagation) or ``"border"`` (SPyNet).
+        origin: ``(y, x)``: ``flow`` covers only the region of ``x``'s frame whose top-left pixel
+            this is, and so does the result (step-wise tiles: the region of a warped whole
+            frame, equal to the same crop of warping the whole frame). None: ``(0, 0)``, and
+            ``flow`` must be ``x``'s size.
 
     Returns:
-        ``(n, c, h, w)`` tensor of ``x.dtype``, channels_last when ``x`` is.
+        ``(n, c, fh, fw)`` tensor of ``x.dtype`` (``fh, fw``: ``flow``'s size), channels_last
+        when ``x`` is.
 
     Raises:
-        ValueError: if the spatial sizes of ``x`` and ``flow`` differ.
+        ValueError: if ``flow`` is not 2 channels, or its region does not lie inside ``x``.
     """
     n, _, h, w = x.shape
-    if flow.shape[-2:] != (h, w) or flow.shape[1] != 2:
-        raise ValueError(f"flow_warp: flow of shape {tuple(flow.shape)} does not match x of shape {tuple(x.shape)}")
+    fh, fw = flow.shape[-2:]
+    oy, ox = origin or (0, 0)
+    if flow.shape[1] != 2 or oy < 0 or ox < 0 or oy + fh > h or ox + fw > w or (origin is None and (fh, fw) != (h, w)):
+        raise ValueError(
+            f"flow_warp: flow of shape {tuple(flow.shape)} at {origin or (0, 0)} does not match x of shape {tuple(x.shape)}"
+        )
     flow = flow.float()
     gy, gx = torch.meshgrid(
-        torch.arange(h, device=x.device, dtype=torch.float32),
-        torch.arange(w, device=x.device, dtype=torch.float32),
+        torch.arange(oy, oy + fh, device=x.device, dtype=torch.float32),
+        torch.arange(ox, ox + fw, device=x.device, dtype=torch.float32),
         indexing="ij",
     )
     px = gx + flow[:, 0]

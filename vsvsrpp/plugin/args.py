@@ -72,10 +72,15 @@ PARAMS: tuple[Param, ...] = (
           "``\"auto\"`` (fp16 on CUDA, fp32 on the CPU), ``\"fp32\"``, ``\"fp16\"`` or ``\"bf16\"``. Flow, sampling "
           "grids and deformable offsets stay float32 in all modes."),
     Param("tile", None, "int | None",
-          f"process frames in tiles of at most this many input pixels a side (>= {MIN_TILE}), each with a context "
-          "margin of the network's reach and flow from whole frames; chosen automatically when not even a short "
-          "window fits in memory, and halved after a CUDA out-of-memory error. Tiles can change the output "
-          "slightly (propagation reaches across the whole frame)."),
+          f"process frames in tiles of at most this many input pixels a side (>= {MIN_TILE}); chosen automatically "
+          "when not even a short window fits in memory, and halved after a CUDA out-of-memory error. See "
+          "``exact_tiles``."),
+    Param("exact_tiles", None, "bool | None",
+          "``True``: step-wise tiles, every stage of the network run tile by tile on whole-frame features "
+          "(BasicVSR++ only; the output equals whole frames; only the transients shrink). ``False``: independent "
+          "tiles, each a pass of its own with a context margin of the network's reach and flow from whole frames "
+          "(the least memory; propagation differs slightly near tile edges). ``None``: step-wise where the family "
+          "has them when ``tile`` is given, else as the memory plan chooses."),
 )
 
 
@@ -106,6 +111,7 @@ class FilterArgs:
     dither: str
     precision: str
     tile: int | None
+    exact_tiles: bool | None
     options: dict[str, Any]
 
 
@@ -117,6 +123,12 @@ def _int(value: Any, name: str, minimum: int) -> int:
 
 def _optional_int(value: Any, name: str, minimum: int) -> int | None:
     return None if value is None else _int(value, name, minimum)
+
+
+def _optional_bool(value: Any, name: str) -> bool | None:
+    if value is not None and not isinstance(value, (bool, numbers.Integral)):
+        raise ValueError(f"{name} must be True, False or None, got {value!r}")
+    return None if value is None else bool(value)
 
 
 def _source(model: Any, weights: Any) -> str | os.PathLike:
@@ -176,5 +188,6 @@ def validate(values: Mapping[str, Any], options: tuple[CallOption, ...], named: 
         dither=values["dither"],
         precision=resolve_precision(values["precision"], device),
         tile=_optional_int(values["tile"], "tile", MIN_TILE),
+        exact_tiles=_optional_bool(values["exact_tiles"], "exact_tiles"),
         options=given,
     )

@@ -70,7 +70,8 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     except (TypeError, ValueError, FileNotFoundError) as e:
         raise error(str(e)) from None
     try:
-        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile)
+        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile, exact_tiles=False if a.exact_tiles is False else None)
+        # (True is checked below, once the family is known, with an error that says why)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         if checkpoint.pretrained is not None and isinstance(e, CheckpointError):
             raise error(
@@ -81,6 +82,8 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     found = engine.descriptor.architecture
     if family is not None and found is not family:
         raise error(f"{checkpoint.label} holds a {found.name} network; use vsvsrpp.{found.entry_point}(clip, weights=...)")
+    if a.exact_tiles and not engine.exact_tiles:
+        raise error(f"exact_tiles=True: {engine.descriptor.name} has no step-wise tiles; use exact_tiles=False or None")
     return checkpoint, engine
 
 
@@ -100,7 +103,8 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
         where = "use device='cpu' or " if a.device.type == "cuda" else ""
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
     if (chosen.tile is not None and a.tile is None) or chosen.offload:
-        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, chosen.offload)
+        exact = chosen.exact_tiles if a.tile is None else a.exact_tiles
+        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, chosen.offload, exact)
     log.info("%s on %s: %s", d.name, a.device, chosen.reason)
     return chosen.window, engine
 
@@ -244,16 +248,20 @@ def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """The window and tile :func:`apply` with the same arguments would run on this machine.
 
     Returns:
-        ``{"window": frames per pass, "tile": tile size in input pixels or None, "device": str,
-        "precision": str}``. Passing ``window`` and ``tile`` back fixes the filter's plan, so
-        that other machines run the same passes (as :mod:`vsvsrpp.cluster` does).
+        ``{"window": frames per pass, "tile": tile size in input pixels or None, "exact_tiles":
+        bool, "device": str, "precision": str}``. Passing ``window``, ``tile`` and
+        ``exact_tiles`` back fixes the filter's plan, so that other machines run the same
+        passes (as :mod:`vsvsrpp.cluster` does).
 
     Raises:
         vapoursynth.Error: as :func:`apply` does for its arguments (no frame is read).
     """
     clip, values = _bind("vsvsrpp", _APPLY_SIGNATURE, args, kwargs)
     _, _, engine, _, window = _setup("vsvsrpp", None, clip, values)
-    return {"window": window, "tile": engine.tile, "device": str(engine.device), "precision": engine.precision}
+    return {
+        "window": window, "tile": engine.tile, "exact_tiles": engine.exact_tiles, "device": str(engine.device),
+        "precision": engine.precision,
+    }  # fmt: skip
 
 
 BasicVSRPP = make_entry_point(arch.basicvsrpp.ARCH)

@@ -35,7 +35,7 @@ from ..arch import ModelDescriptor
 from ..hub.checkpoint import read_state_dict
 from . import control
 from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
-from ..arch.blocks import pad_frames
+from ..arch.blocks import pad_frames, tile_regions
 from .memory import MIN_TILE
 from .windows import WindowPlan
 
@@ -195,12 +195,19 @@ class Engine:
             deformable-convolution offsets stay float32: half precision cannot address pixels
             above 1024 finer than 1 px.
         tile: split frames into tiles of at most this many input pixels a side (None: whole
-            frames). Flow is computed once on whole frames and cropped for each tile (families
-            with ``compute_flows``); each tile's pass also sees ``tile_margin`` pixels of context
-            on every side, and neighbours blend only inside that margin (see
-            :func:`tile_layout`, :func:`blend_weights`).
-        tile_margin: context pixels around each tile (None: the network's ``reach``, see
-            :class:`~vsvsrpp.arch.descriptor.ModelDescriptor`).
+            frames). With ``exact_tiles`` the network runs every stage tile by tile on whole-frame
+            features (the output equals whole frames up to float rounding; see BasicVSR++'s
+            ``forward``). Otherwise each tile is a pass of its own: flow is computed once on
+            whole frames and cropped for each tile (families with ``compute_flows``), each
+            tile's pass also sees ``tile_margin`` pixels of context on every side, and
+            neighbours blend only inside that margin (see :func:`tile_layout`,
+            :func:`blend_weights`); propagation then differs near tile edges.
+        tile_margin: context pixels around each independent tile (None: the network's
+            ``reach``, see :class:`~vsvsrpp.arch.descriptor.ModelDescriptor`).
+        exact_tiles: run tiles step-wise (None: when the family can, i.e. its memory shape has
+            a ``step_halo``; True for a family that cannot raises ``ValueError``). Step-wise
+            tiles keep every frame's features whole (on the host with ``offload``); independent
+            tiles need memory for one tile only.
         offload: keep the per-frame features of a pass in host memory between uses (exact;
             bounds device memory for long windows; nothing changes on the CPU).
         fast: run the family's fast path on this device (``Architecture.fast_path``: on the CPU
@@ -212,7 +219,7 @@ class Engine:
         descriptor, device, precision, dtype, scale: as resolved.
         lock: the re-entrant lock of the network instance; held during every pass.
         tile: the tile size in use; halved after a CUDA out-of-memory error (with one warning).
-        tile_margin, offload: as given (the margin resolved).
+        tile_margin, offload, exact_tiles: as given (resolved).
 
     Raises:
         ValueError: for a bad device or precision, a precision the family does not support, or
@@ -228,8 +235,13 @@ class Engine:
         tile_margin: int | None = None,
         offload: bool = False,
         fast: bool = True,
+        exact_tiles: bool | None = None,
     ):
         self.descriptor = descriptor
+        can = descriptor.memory.step_halo is not None
+        if exact_tiles and not can:
+            raise ValueError(f"{descriptor.name} has no step-wise tiles; use exact_tiles=False (independent tiles)")
+        self.exact_tiles = can if exact_tiles is None else exact_tiles
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         if descriptor.precisions is not None and self.precision not in descriptor.precisions:
@@ -302,8 +314,7 @@ class Engine:
             self._placement.on_step = None
             return
         t, _, h, w = frames.shape
-        ys, xs = self._layout(h, w)
-        total = max(1, t * len(self.descriptor.step_modules) * len(ys) * len(xs))
+        total = max(1, t * len(self.descriptor.step_modules) * self._tile_count(h, w))
         done = 0
 
         def step() -> None:
@@ -312,6 +323,17 @@ class Engine:
             progress(min(done / total, 1.0))
 
         self._placement.on_step = step
+
+    def _tile_count(self, h: int, w: int) -> int:
+        """Tiles of a pass over ``h x w`` frames (1 for whole frames)."""
+        if self.tile is None or (h <= self.tile and w <= self.tile):
+            return 1
+        if self.exact_tiles:  # the network's own tiles, on its features
+            fs = self.descriptor.memory.feature_stride
+            ph, pw = self.descriptor.size_requirements.padded(h, w)
+            return len(tile_regions(ph // fs, pw // fs, max(1, self.tile // fs)))
+        ys, xs = self._layout(h, w)
+        return len(ys) * len(xs)
 
     def _layout(self, h: int, w: int) -> tuple[list[TileSpan], list[TileSpan]]:
         """The tiles (rows, columns) of a pass over ``h x w`` frames (padded to the network's
@@ -324,11 +346,13 @@ class Engine:
         layout = [tile_layout(n, self.tile, self.tile_margin, minimum, req.multiple_of) for n in (ph, pw)]
         return layout[0], layout[1]
 
-    def _run(self, x: torch.Tensor, options: dict, sink: Callable[[int, torch.Tensor], None], flows=None) -> None:
+    def _run(self, x: torch.Tensor, options: dict, sink: Callable[..., None], flows=None, tile=None) -> None:
         """One network call on ``(1, t, 3, h, w)`` frames on the device, every output frame to ``sink``."""
         extra = {"offload": True} if self.offload else {}
         if flows is not None:
             extra["flows"] = flows
+        if tile is not None:
+            extra["tile"] = tile
         out = self.model(x, sink=sink, **options, **extra)
         if out is not None:  # a network that does not stream its frames
             for i in range(out.size(1)):
@@ -337,19 +361,22 @@ class Engine:
     def _pass(self, frames: torch.Tensor, options: dict, to_host: bool) -> torch.Tensor:
         t, _, h, w = frames.shape
         s = self.scale
-        ys, xs = self._layout(h, w)
-        tiled = len(ys) * len(xs) > 1
+        tiled = self._tile_count(h, w) > 1
+        blended = tiled and not self.exact_tiles
         where = torch.device("cpu") if to_host else self.device
         pinned = where.type == "cpu" and self.device.type == "cuda"  # copies to it are asynchronous
-        out = (torch.zeros if tiled else torch.empty)((t, 3, h * s, w * s), device=where, pin_memory=pinned)
+        out = (torch.zeros if blended else torch.empty)((t, 3, h * s, w * s), device=where, pin_memory=pinned)
         x = frames.to(self.device, self.dtype).unsqueeze(0)
-        if not tiled:
+        if not blended:
 
-            def write(i: int, hr: torch.Tensor) -> None:
-                out[i].copy_(hr[0].float().clamp_(0.0, 1.0), non_blocking=pinned)
+            def write(i: int, hr: torch.Tensor, at: tuple[int, int] = (0, 0)) -> None:
+                y, x0 = at  # step-wise tiles hand over a frame region by region
+                region = out[i, :, y : y + hr.size(-2), x0 : x0 + hr.size(-1)]
+                region.copy_(hr[0].float().clamp_(0.0, 1.0), non_blocking=pinned)
 
-            self._run(x, options, write)
+            self._run(x, options, write, tile=self.tile if tiled else None)
         else:
+            ys, xs = self._layout(h, w)
             x = pad_frames(x, self.descriptor.size_requirements)
             compute_flows = getattr(self.model, "compute_flows", None)
             flows = compute_flows(x) if t > 1 and compute_flows is not None else None
@@ -421,8 +448,10 @@ def load_engine(
     precision: str = "auto",
     tile: int | None = None,
     offload: bool = False,
+    exact_tiles: bool | None = None,
 ) -> Engine:
-    """The shared engine for a checkpoint file, device, precision, tile size and offloading.
+    """The shared engine for a checkpoint file, device, precision, tile size, offloading and
+    kind of tiles (see :class:`Engine`).
 
     The network is read and built once per (file identity, device, precision) and shared by
     the engines of every tile size; the :data:`CACHED_ENGINES` most recently used engines are
@@ -436,7 +465,7 @@ def load_engine(
     """
     identity = file_identity(path)
     dev = resolve_device(device)
-    key = (identity, str(dev), resolve_precision(precision, dev), tile, offload)
+    key = (identity, str(dev), resolve_precision(precision, dev), tile, offload, exact_tiles)
     with _engines_guard:
         engine = _engines.get(key)
         if engine is not None:
@@ -446,7 +475,7 @@ def load_engine(
             del _engines[old]
         same_model = next((e for k, e in _engines.items() if k[:3] == key[:3]), None)
         descriptor = same_model.descriptor if same_model is not None else arch.load(read_state_dict(path))
-        engine = _engines[key] = Engine(descriptor, dev, key[2], tile, offload=offload)
+        engine = _engines[key] = Engine(descriptor, dev, key[2], tile, offload=offload, exact_tiles=exact_tiles)
         while len(_engines) > CACHED_ENGINES:
             _engines.popitem(last=False)
         return engine

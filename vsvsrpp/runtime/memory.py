@@ -21,8 +21,11 @@ host and device are the same memory.
 
 :func:`plan` tries, in this order, the longest window on whole frames; the same with features
 offloaded (CUDA only: on the CPU the host is the device); shorter windows (down to
-:data:`MIN_WINDOW`), each without and then with offloading; tiles, the largest first. It says
-what it chose and why in :attr:`Plan.reason`.
+:data:`MIN_WINDOW`), each without and then with offloading; step-wise tiles, the largest first
+(exact: every stage runs tile by tile on whole-frame features, so only the transients shrink;
+families with a ``step_halo``); independent tiles, the largest first (each tile a pass of its
+own: the least memory, but propagation differs near tile edges). It says what it chose and why
+in :attr:`Plan.reason`.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def estimate(
     margin: int = 0,
     offload: bool = False,
     on_cpu: bool = True,
+    exact: bool = False,
 ) -> PassMemory:
     """The memory model of one pass (see the module's docstring for what it counts).
 
@@ -103,10 +107,14 @@ def estimate(
         margin: the tiles' context margin, input pixels.
         offload: the kept features live in host memory (a few maps stay on the device).
         on_cpu: the device is the CPU: float32 frames are not copied for the pass.
+        exact: the tiles are step-wise (``shape.step_halo`` must be set): see
+            :func:`_estimate_exact`.
 
     Returns:
         The peak on the device and what the host holds besides.
     """
+    if exact and tile is not None and (height > tile or width > tile):
+        return _estimate_exact(shape, frames, height, width, dtype_bytes, tile, offload, on_cpu)
     fs, d = shape.feature_stride, dtype_bytes
     ph, pw = height, width
     tiled = tile is not None and (height > tile or width > tile)
@@ -152,6 +160,55 @@ def estimate(
     return PassMemory(int(inputs + max(flow_phase, later * CPU_ALLOCATOR_SLACK)), host, total)
 
 
+#: Feature pixels of context around a tile of the reconstruction in step-wise tiles (BasicVSR++).
+RECON_HALO = 13
+
+
+def _estimate_exact(
+    shape: MemoryShape, frames: int, height: int, width: int, d: int, tile: int, offload: bool, on_cpu: bool
+) -> PassMemory:
+    """Step-wise (exact) tiles: the kept features, the flows and the output are whole-frame as in
+    a whole-frame pass, but each stage's transient is one tile's, with the context it reads
+    (``shape.step_halo`` for a propagation step, :data:`RECON_HALO` for the reconstruction);
+    one branch keeps its last two outputs and the one being written whole on the device, and
+    the alignment samples float32 copies of the last two (four maps more)."""
+    if shape.step_halo is None:
+        raise ValueError("step-wise tiles need a family with step_halo (BasicVSR++)")
+    fs = shape.feature_stride
+    fh, fw = math.ceil(height / fs), math.ceil(width / fs)
+    t = max(1, tile // fs)
+    cores = (math.ceil(fh / math.ceil(fh / t)), math.ceil(fw / math.ceil(fw / t)))  # the largest tile
+
+    def region(halo: int) -> int:
+        return min(fh, cores[0] + 2 * halo) * min(fw, cores[1] + 2 * halo)
+
+    c = shape.mid_channels
+    feat = c * fh * fw * d
+    kept = frames * shape.feature_lists * feat
+    flows = 2 * max(frames - 1, 0) * 2 * fh * fw * 4
+    inputs = 0 if on_cpu and d == 4 else frames * 3 * height * width * d
+    output = frames * 3 * shape.scale * height * shape.scale * width * 4
+    pairs = 2 * max(frames - 1, 0)
+    spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // (fh * fw))) * fh * fw * SPYNET_BYTES_PER_PIXEL if pairs else 0
+    step_px = region(shape.step_halo)
+    step = step_px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
+    branch = 3 * feat + 2 * c * fh * fw * 4  # last two outputs, the one being written; float32 sources
+    recon_px = region(RECON_HALO)
+    recon = shape.hr_channels * 16 * recon_px * d + 10 * c * recon_px * d
+    extract_px = region(RECON_HALO)
+    extract = feat + 3 * c * extract_px * d + EXTRACT_BYTES_PER_PIXEL * extract_px * fs * fs
+    on_device = shape.feature_lists * c * step_px * d if offload else kept  # tile crops when offloading
+    later = max(on_device + extract, on_device + flows + branch + step, on_device + flows + recon)
+    device = inputs + max(flows + spynet, later)
+    host = output + (kept if offload else 0)
+    if not on_cpu:
+        return PassMemory(device, host, device + host)
+    # as a whole-frame pass: the output window fills up during the reconstruction
+    later_total = max(on_device + extract, on_device + flows + branch + step, on_device + flows + recon + output)
+    total = inputs + max(flows + spynet, int(later_total * CPU_ALLOCATOR_SLACK))
+    return PassMemory(int(inputs + max(flows + spynet, later * CPU_ALLOCATOR_SLACK)), host, total)
+
+
 def estimate_bytes(shape: MemoryShape, frames: int, height: int, width: int, dtype_bytes: int = 4) -> int:
     """The CPU peak of a whole-frame pass (:func:`estimate`'s ``total``), in bytes."""
     return estimate(shape, frames, height, width, dtype_bytes).total
@@ -167,6 +224,8 @@ class Plan:
         offload: keep features in host memory between uses.
         estimate: the pass's :class:`PassMemory` under that choice.
         reason: one sentence: the choice and why (the filter logs it once).
+        exact_tiles: the tiles are step-wise (the output equals whole frames); False for
+            independent tiles (or none).
     """
 
     window: int
@@ -174,6 +233,7 @@ class Plan:
     offload: bool
     estimate: PassMemory
     reason: str
+    exact_tiles: bool = False
 
 
 def _mib(n: int) -> str:
@@ -195,8 +255,9 @@ def plan(
 ) -> Plan:
     """Choose how to run passes within ``BUDGET_FRACTION`` of the free memory: the longest
     window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
-    (down to :data:`MIN_WINDOW`); then the largest square tile (a multiple of 16, at least
-    :data:`MIN_TILE`).
+    (down to :data:`MIN_WINDOW`); then the largest square step-wise tile, exact (a multiple of
+    16, at least :data:`MIN_TILE`; when ``shape.step_halo`` is set); then the largest
+    independent tile.
 
     Args:
         shape: the network's memory shape.
@@ -244,18 +305,26 @@ def plan(
                 return Plan(window, None, offload, m, why)
     frames = run_length(MIN_WINDOW)
     smallest = estimate(shape, frames, height, width, dtype_bytes, offload=not on_cpu, on_cpu=on_cpu)
-    side = (max(height, width) // 16) * 16
-    while side >= MIN_TILE:
-        for offload in offloads:
-            m = estimate(shape, frames, height, width, dtype_bytes, tile=side, margin=margin, offload=offload, on_cpu=on_cpu)
-            if fits(m):
-                how = " with features offloaded" if offload else ""
-                why = (
-                    f"{side} px tiles (margin {margin} px), window {MIN_WINDOW}{how}: whole frames would need at least "
-                    f"{need(smallest)}; this needs {need(m)}"
-                )
-                return Plan(MIN_WINDOW, side, offload, m, why)
-        side -= 16
+    largest = (max(height, width) // 16) * 16
+    # step-wise tiles are planned where their estimate is held to measurement (feature stride
+    # 1); the 1x models' measured 1.4-1.9x their estimate (256x512, 2-6 frames), so they get
+    # independent tiles
+    planned = shape.step_halo is not None and shape.feature_stride == 1
+    for exact in (True, False) if planned else (False,):
+        for side in range(largest, MIN_TILE - 1, -16):
+            for offload in offloads:
+                m = estimate(
+                    shape, frames, height, width, dtype_bytes, tile=side, margin=margin, offload=offload, on_cpu=on_cpu,
+                    exact=exact,
+                )  # fmt: skip
+                if fits(m):
+                    how = " with features offloaded" if offload else ""
+                    kind = "step-wise tiles (exact)" if exact else f"independent tiles (margin {margin} px)"
+                    why = (
+                        f"{side} px {kind}, window {MIN_WINDOW}{how}: whole frames would need at least "
+                        f"{need(smallest)}; this needs {need(m)}"
+                    )
+                    return Plan(MIN_WINDOW, side, offload, m, why, exact)
     m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=not on_cpu, on_cpu=on_cpu)
     raise MemoryError(
         f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) of {width}x{height} in {MIN_TILE} px tiles "
