@@ -4,6 +4,7 @@ a whole frame), the engine's choice between step-wise and independent tiles, and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 import vsvsrpp
 from clips import clip_from_array, moving_frames
 from vsvsrpp import arch
+from vsvsrpp.arch import basicvsrpp
 from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus
 from vsvsrpp.arch.blocks import Region, flow_warp, tile_regions
 from vsvsrpp.arch.deform import modulated_deform_conv3x3
@@ -136,10 +138,11 @@ def test_each_halo_is_the_least_that_is_exact(scale, monkeypatch):
     flows = smooth_flows(4, h // fs, w // fs)
     tile = 32 * fs
     exact = tiled_vs_whole(model, x, tile, flows)
-    for name in ("extract_halo", "step_halo", "recon_halo"):
-        less = getattr(model, name) - 1
+    right = basicvsrpp.halos(model.config)
+    for name in ("extract", "backbone", "step", "reconstruction"):
+        less = dataclasses.replace(right, **{name: getattr(right, name) - 1})
         with monkeypatch.context() as m:
-            m.setattr(BasicVSRPlusPlus, name, property(lambda self, v=less: v))
+            m.setattr(basicvsrpp, "halos", lambda config, less=less: less)
             short = tiled_vs_whole(model, x, tile, flows)
         assert short > 20 * exact and short > 2e-5, (name, short, exact)
 

@@ -8,6 +8,7 @@ the flow. Parameter names and shapes match the official mmediting checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -210,23 +211,6 @@ class BasicVSRPlusPlus(nn.Module):
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
-    # -- what a step-wise tile reads around itself (feature pixels) -----------------------------
-
-    @property
-    def extract_halo(self) -> int:
-        """Feature extraction: 11 3x3 convolutions; the 1x models' two strided ones add 3/4 px."""
-        return 11 if self.config.is_low_res_input else 12
-
-    @property
-    def step_halo(self) -> int:
-        """One propagation step: the 4 offset convolutions, then the backbone's 1 + 2 x blocks
-        (the deformable convolution reads its offsets at its own pixel only)."""
-        return _step_halo(self.config)
-
-    #: The reconstruction: 11 convolutions at the feature resolution, the first upsampling's
-    #: (1 px), the second's at 2x (1/2 px), conv_hr's and conv_last's at 4x (1/4 px each).
-    recon_halo = 13
-
     # -- stages ---------------------------------------------------------------------------------
 
     def _propagate(
@@ -248,13 +232,9 @@ class BasicVSRPlusPlus(nn.Module):
         for i, idx in enumerate(order):
             feat_current = cache.get(feats["spatial"][idx])
             if i > 0:
-                # flows[:, j] maps between frames j and j+1; the previous frame of this step is
-                # idx+1 (backward) or idx-1 (forward).
-                flow_n1 = flows[:, idx] if backward else flows[:, idx - 1]
+                flow_n1, flow_n2 = _step_flows(flows, idx, i, backward)
                 cond_n1 = flow_warp(feat_prop, flow_n1)
                 if i > 1:
-                    flow_n2 = flows[:, idx + 1] if backward else flows[:, idx - 2]
-                    flow_n2 = flow_n1 + flow_warp(flow_n2, flow_n1)
                     cond_n2 = flow_warp(feat_n2, flow_n2)
                 else:
                     feat_n2 = torch.zeros_like(feat_prop)
@@ -268,17 +248,22 @@ class BasicVSRPlusPlus(nn.Module):
             kept.append(cache.put(feat_prop))
         feats[branch] = kept[::-1] if backward else kept
 
+    def _upsample(self, feat: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of one frame's concatenated features ``(n, 5C, h, w)``: the
+        residual ``(n, 3, 4h, 4w)`` added to the upscaled (or, for the 1x models, the input)
+        frame."""
+        hr = self.reconstruction(feat)
+        hr = self.lrelu(self.upsample1(hr))
+        hr = self.lrelu(self.upsample2(hr))
+        hr = self.lrelu(self.conv_hr(hr))
+        return self.conv_last(hr)
+
     def _reconstruct(
         self, lqs: torch.Tensor, feats: dict[str, list[torch.Tensor]], cache: FeatureCache, sink: Sink | None
     ) -> torch.Tensor | None:
         outputs = []
         for i in range(lqs.size(1)):
-            hr = torch.cat([cache.get(feats[k][i]) for k in ("spatial",) + BRANCHES], dim=1)
-            hr = self.reconstruction(hr)
-            hr = self.lrelu(self.upsample1(hr))
-            hr = self.lrelu(self.upsample2(hr))
-            hr = self.lrelu(self.conv_hr(hr))
-            hr = self.conv_last(hr)
+            hr = self._upsample(torch.cat([cache.get(feats[k][i]) for k in ("spatial",) + BRANCHES], dim=1))
             if self.config.is_low_res_input:
                 hr = hr + F.interpolate(lqs[:, i], scale_factor=4, mode="bilinear", align_corners=False)
             else:
@@ -304,11 +289,12 @@ class BasicVSRPlusPlus(nn.Module):
         fs = 1 if self.config.is_low_res_input else 4  # input pixels per feature pixel
         fh, fw = h // fs, w // fs
         tiles = tile_regions(fh, fw, max(1, tile // fs))
+        halo = halos(self.config)
         feats: dict[str, list[torch.Tensor]] = {"spatial": []}
         for i in range(t):
             full = None
             for core in tiles:
-                part = core.grow(self.extract_halo, fh, fw)
+                part = core.grow(halo.extract, fh, fw)
                 y = self.feat_extract(part.scaled(fs).of(lqs[:, i]))
                 full = _region_target(full, y, fh, fw)
                 core.of(full).copy_(core.within(part).of(y))
@@ -320,13 +306,9 @@ class BasicVSRPlusPlus(nn.Module):
             self._propagate_tiled(feats, flow, branch, cache, tiles)
         for i in range(t):
             for core in tiles:
-                part = core.grow(self.recon_halo, fh, fw)
-                hr = torch.cat([cache.get(part.of(feats[k][i])) for k in ("spatial",) + BRANCHES], dim=1)
-                hr = self.reconstruction(hr)
-                hr = self.lrelu(self.upsample1(hr))
-                hr = self.lrelu(self.upsample2(hr))
-                hr = self.lrelu(self.conv_hr(hr))
-                hr = core.within(part).scaled(4).of(self.conv_last(hr))
+                part = core.grow(halo.reconstruction, fh, fw)
+                hr = self._upsample(torch.cat([cache.get(part.of(feats[k][i])) for k in ("spatial",) + BRANCHES], dim=1))
+                hr = core.within(part).scaled(4).of(hr)
                 if self.config.is_low_res_input:  # bilinear reads 1 px around: the halo has it
                     base = F.interpolate(part.of(lqs[:, i]), scale_factor=4, mode="bilinear", align_corners=False)
                     hr = hr + core.within(part).scaled(4).of(base)
@@ -343,7 +325,7 @@ class BasicVSRPlusPlus(nn.Module):
         tiles: list[Region],
     ) -> None:
         """:meth:`_propagate`, each step tile by tile: a tile's step reads the current and the
-        other branches' features and the flows in its :attr:`step_halo`, and samples the
+        other branches' features and the flows in its step halo (:func:`halos`), and samples the
         previous two steps' outputs, kept whole on the device, wherever its flow points."""
         t = len(feats["spatial"])
         fh, fw = feats["spatial"][0].shape[-2:]
@@ -352,23 +334,20 @@ class BasicVSRPlusPlus(nn.Module):
         others = [k for k in feats if k not in ("spatial", branch)]
         kept: list[torch.Tensor] = []
         align = self.deform_align[branch]
-        feat_prop = feat_n2 = None  # the outputs of the last two steps, whole, on the device
-        flow_n2 = None
+        halo = halos(self.config)
+        # what the alignment samples: the last two steps' outputs, whole, on the device, in
+        # float32 and the plain layout (views of its groups' channels without copies); the
+        # newest is converted once and becomes the older one at the next step
+        sources: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+        full = None
         for i, idx in enumerate(order):
             if i > 0:
-                flow_n1 = flows[:, idx] if backward else flows[:, idx - 1]
-                if i > 1:
-                    flow_n2 = flows[:, idx + 1] if backward else flows[:, idx - 2]
-                    flow_n2 = flow_n1 + flow_warp(flow_n2, flow_n1)  # whole frames: 2 channels
-                # what the alignment samples, once per step: float32, plain layout (views of
-                # its groups' channels without copies)
-                sources = tuple(
-                    None if f is None else f.float().contiguous() for f in (feat_prop, feat_n2 if i > 1 else None)
-                )
+                flow_n1, flow_n2 = _step_flows(flows, idx, i, backward)  # whole frames: 2 channels
+                sources = (full.float().contiguous(), sources[0])
             full = None
             for core in tiles:
-                inner = core.grow(self.config.num_blocks * 2 + 1, fh, fw)  # what the backbone reads
-                outer = core.grow(self.step_halo, fh, fw)  # and the offset convolutions
+                inner = core.grow(halo.backbone, fh, fw)  # what the backbone reads
+                outer = core.grow(halo.step, fh, fw)  # and the offset convolutions
                 current = cache.get(outer.of(feats["spatial"][idx]))
                 if i == 0:
                     aligned = torch.zeros_like(inner.within(outer).of(current))
@@ -386,7 +365,6 @@ class BasicVSRPlusPlus(nn.Module):
                 step = aligned + self.backbone[branch](torch.cat(feat + [aligned], dim=1))
                 full = _region_target(full, step, fh, fw)
                 core.of(full).copy_(core.within(inner).of(step))
-            feat_n2, feat_prop = feat_prop, full
             kept.append(cache.put(full))
         feats[branch] = kept[::-1] if backward else kept
 
@@ -464,7 +442,7 @@ class BasicVSRPlusPlus(nn.Module):
             tile: step-wise tiles of at most this many input pixels a side (None: whole
                 frames). Every stage (feature extraction, each propagation step, each frame's
                 reconstruction) runs tile by tile, each tile with the context that stage reads
-                (:attr:`extract_halo`, :attr:`step_halo`, :attr:`recon_halo`), on whole-frame
+                (:func:`halos`), on whole-frame
                 flows, and the alignment samples the previous steps' whole-frame features: the
                 output equals the whole-frame pass up to float rounding. Device memory holds
                 the whole-frame flows, three feature maps of one branch and one tile's
@@ -485,8 +463,44 @@ class BasicVSRPlusPlus(nn.Module):
         )
 
 
-def _step_halo(config: BasicVSRPPConfig) -> int:
-    return 4 + 1 + 2 * config.num_blocks
+def _step_flows(flows: torch.Tensor, idx: int, i: int, backward: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The flows of step ``i`` (frame ``idx``) of a branch: to the previous step's frame, and
+    (from the third step on) to the one before, composed through the first (None before).
+
+    ``flows[:, j]`` maps between frames j and j+1; the previous frame of a step is idx+1
+    (backward) or idx-1 (forward)."""
+    flow_n1 = flows[:, idx] if backward else flows[:, idx - 1]
+    if i < 2:
+        return flow_n1, None
+    flow_n2 = flows[:, idx + 1] if backward else flows[:, idx - 2]
+    return flow_n1, flow_n1 + flow_warp(flow_n2, flow_n1)
+
+
+@dataclass(frozen=True)
+class Halos:
+    """Feature pixels of context each stage of a step-wise tile reads around the tile.
+
+    Attributes:
+        extract: feature extraction: 11 3x3 convolutions (the 1x models' two strided ones add
+            3/4 px: 12).
+        backbone: a propagation step's backbone: 1 + 2 x ``num_blocks`` convolutions.
+        step: a whole propagation step: the 4 offset convolutions before the backbone (the
+            deformable convolution reads its offsets at its own pixel only).
+        reconstruction: 11 convolutions at the feature resolution, then the first upsampling's
+            (1 px), the second's at 2x (1/2 px), conv_hr's and conv_last's at 4x (1/4 px each).
+    """
+
+    extract: int
+    backbone: int
+    step: int
+    reconstruction: int = 13
+
+
+def halos(config: BasicVSRPPConfig) -> Halos:
+    """The :class:`Halos` of a network of ``config`` (``tests/test_exact_tiles.py`` shows each is
+    the least that gives whole-frame output)."""
+    backbone = 1 + 2 * config.num_blocks
+    return Halos(11 if config.is_low_res_input else 12, backbone, 4 + backbone)
 
 
 def _region_target(full: torch.Tensor | None, part: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -557,7 +571,7 @@ class BasicVSRPPArchitecture(Architecture):
         return MemoryShape(
             c, 5, 1 if config.is_low_res_input else 4, config.scale,
             step_bytes=4 * (1760 + 16 * c), step_bytes_reduced=4 * 1760 + 2 * 16 * c, hr_channels=130,
-            step_halo=_step_halo(config),
+            tile_halo=max(dataclasses.astuple(halos(config))),
         )  # fmt: skip
 
     def reach(self, config: BasicVSRPPConfig) -> int:

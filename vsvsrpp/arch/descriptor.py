@@ -65,10 +65,10 @@ class MemoryShape:
             pixel-shuffle input and output, ``conv_hr``'s input and output).
         whole_frame_flows: tiled passes take flows computed once on whole frames (the network
             has ``compute_flows``); False: each tile computes its own.
-        step_halo: the network runs step-wise (exact) tiles (its ``forward`` takes ``tile=``):
-            the feature pixels of context one tile of a propagation step reads around itself
-            (the widest of its stages). None: the family has no step-wise tiles; its tiles are
-            independent passes.
+        tile_halo: the network runs step-wise (exact) tiles (its ``forward`` takes ``tile=``):
+            the feature pixels of context the widest of its stages reads around a tile (the
+            memory model counts every stage's tile with it). None: the family has no step-wise
+            tiles; its tiles are independent passes.
 
     The transient figures are measured (resident-memory peaks on the CPU, see
     ``tests/test_memory.py``) and rounded up.
@@ -82,7 +82,7 @@ class MemoryShape:
     step_bytes_reduced: int = 0
     hr_channels: int = 128
     whole_frame_flows: bool = True
-    step_halo: int | None = None
+    tile_halo: int | None = None
 
 
 @dataclass(frozen=True)

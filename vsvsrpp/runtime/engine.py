@@ -205,7 +205,7 @@ class Engine:
         tile_margin: context pixels around each independent tile (None: the network's
             ``reach``, see :class:`~vsvsrpp.arch.descriptor.ModelDescriptor`).
         exact_tiles: run tiles step-wise (None: when the family can, i.e. its memory shape has
-            a ``step_halo``; True for a family that cannot raises ``ValueError``). Step-wise
+            a ``tile_halo``; True for a family that cannot raises ``ValueError``). Step-wise
             tiles keep every frame's features whole (on the host with ``offload``); independent
             tiles need memory for one tile only.
         offload: keep the per-frame features of a pass in host memory between uses (exact;
@@ -238,7 +238,7 @@ class Engine:
         exact_tiles: bool | None = None,
     ):
         self.descriptor = descriptor
-        can = descriptor.memory.step_halo is not None
+        can = descriptor.memory.tile_halo is not None
         if exact_tiles and not can:
             raise ValueError(f"{descriptor.name} has no step-wise tiles; use exact_tiles=False (independent tiles)")
         self.exact_tiles = can if exact_tiles is None else exact_tiles

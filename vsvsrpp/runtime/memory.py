@@ -23,7 +23,7 @@ host and device are the same memory.
 offloaded (CUDA only: on the CPU the host is the device); shorter windows (down to
 :data:`MIN_WINDOW`), each without and then with offloading; step-wise tiles, the largest first
 (exact: every stage runs tile by tile on whole-frame features, so only the transients shrink;
-families with a ``step_halo``); independent tiles, the largest first (each tile a pass of its
+families with a ``tile_halo``); independent tiles, the largest first (each tile a pass of its
 own: the least memory, but propagation differs near tile edges). It says what it chose and why
 in :attr:`Plan.reason`.
 """
@@ -107,7 +107,7 @@ def estimate(
         margin: the tiles' context margin, input pixels.
         offload: the kept features live in host memory (a few maps stay on the device).
         on_cpu: the device is the CPU: float32 frames are not copied for the pass.
-        exact: the tiles are step-wise (``shape.step_halo`` must be set): see
+        exact: the tiles are step-wise (``shape.tile_halo`` must be set): see
             :func:`_estimate_exact`.
 
     Returns:
@@ -160,20 +160,16 @@ def estimate(
     return PassMemory(int(inputs + max(flow_phase, later * CPU_ALLOCATOR_SLACK)), host, total)
 
 
-#: Feature pixels of context around a tile of the reconstruction in step-wise tiles (BasicVSR++).
-RECON_HALO = 13
-
-
 def _estimate_exact(
     shape: MemoryShape, frames: int, height: int, width: int, d: int, tile: int, offload: bool, on_cpu: bool
 ) -> PassMemory:
     """Step-wise (exact) tiles: the kept features, the flows and the output are whole-frame as in
     a whole-frame pass, but each stage's transient is one tile's, with the context it reads
-    (``shape.step_halo`` for a propagation step, :data:`RECON_HALO` for the reconstruction);
+    (``shape.tile_halo``, the widest stage's, counted for every stage);
     one branch keeps its last two outputs and the one being written whole on the device, and
     the alignment samples float32 copies of the last two (four maps more)."""
-    if shape.step_halo is None:
-        raise ValueError("step-wise tiles need a family with step_halo (BasicVSR++)")
+    if shape.tile_halo is None:
+        raise ValueError("step-wise tiles need a family with a tile_halo (BasicVSR++)")
     fs = shape.feature_stride
     fh, fw = math.ceil(height / fs), math.ceil(width / fs)
     t = max(1, tile // fs)
@@ -190,14 +186,12 @@ def _estimate_exact(
     output = frames * 3 * shape.scale * height * shape.scale * width * 4
     pairs = 2 * max(frames - 1, 0)
     spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // (fh * fw))) * fh * fw * SPYNET_BYTES_PER_PIXEL if pairs else 0
-    step_px = region(shape.step_halo)
-    step = step_px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
+    px = region(shape.tile_halo)  # a tile of any stage with its context
+    step = px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
     branch = 3 * feat + 2 * c * fh * fw * 4  # last two outputs, the one being written; float32 sources
-    recon_px = region(RECON_HALO)
-    recon = shape.hr_channels * 16 * recon_px * d + 10 * c * recon_px * d
-    extract_px = region(RECON_HALO)
-    extract = feat + 3 * c * extract_px * d + EXTRACT_BYTES_PER_PIXEL * extract_px * fs * fs
-    on_device = shape.feature_lists * c * step_px * d if offload else kept  # tile crops when offloading
+    recon = shape.hr_channels * 16 * px * d + 10 * c * px * d
+    extract = feat + 3 * c * px * d + EXTRACT_BYTES_PER_PIXEL * px * fs * fs
+    on_device = shape.feature_lists * c * px * d if offload else kept  # tile crops when offloading
     later = max(on_device + extract, on_device + flows + branch + step, on_device + flows + recon)
     device = inputs + max(flows + spynet, later)
     host = output + (kept if offload else 0)
@@ -256,7 +250,7 @@ def plan(
     """Choose how to run passes within ``BUDGET_FRACTION`` of the free memory: the longest
     window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
     (down to :data:`MIN_WINDOW`); then the largest square step-wise tile, exact (a multiple of
-    16, at least :data:`MIN_TILE`; when ``shape.step_halo`` is set); then the largest
+    16, at least :data:`MIN_TILE`; when ``shape.tile_halo`` is set); then the largest
     independent tile.
 
     Args:
@@ -309,7 +303,7 @@ def plan(
     # step-wise tiles are planned where their estimate is held to measurement (feature stride
     # 1); the 1x models' measured 1.4-1.9x their estimate (256x512, 2-6 frames), so they get
     # independent tiles
-    planned = shape.step_halo is not None and shape.feature_stride == 1
+    planned = shape.tile_halo is not None and shape.feature_stride == 1
     for exact in (True, False) if planned else (False,):
         for side in range(largest, MIN_TILE - 1, -16):
             for offload in offloads:
