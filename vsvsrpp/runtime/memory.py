@@ -165,19 +165,15 @@ def _estimate_exact(
 ) -> PassMemory:
     """Step-wise (exact) tiles: the kept features, the flows and the output are whole-frame as in
     a whole-frame pass, but each stage's transient is one tile's, with the context it reads
-    (``shape.tile_halo``, the widest stage's, counted for every stage);
-    one branch keeps its last two outputs and the one being written whole on the device, and
-    the alignment samples float32 copies of the last two (four maps more)."""
+    (``shape.tile_halo``, the widest stage's, counted for every stage). Besides, a branch
+    holds float32 copies of its last two outputs (what the alignment samples) and, when
+    offloading, the output being written (otherwise it is one of the kept features)."""
     if shape.tile_halo is None:
         raise ValueError("step-wise tiles need a family with a tile_halo (BasicVSR++)")
     fs = shape.feature_stride
     fh, fw = math.ceil(height / fs), math.ceil(width / fs)
     t = max(1, tile // fs)
-    cores = (math.ceil(fh / math.ceil(fh / t)), math.ceil(fw / math.ceil(fw / t)))  # the largest tile
-
-    def region(halo: int) -> int:
-        return min(fh, cores[0] + 2 * halo) * min(fw, cores[1] + 2 * halo)
-
+    ch, cw = math.ceil(fh / math.ceil(fh / t)), math.ceil(fw / math.ceil(fw / t))  # the largest tile
     c = shape.mid_channels
     feat = c * fh * fw * d
     kept = frames * shape.feature_lists * feat
@@ -186,9 +182,9 @@ def _estimate_exact(
     output = frames * 3 * shape.scale * height * shape.scale * width * 4
     pairs = 2 * max(frames - 1, 0)
     spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // (fh * fw))) * fh * fw * SPYNET_BYTES_PER_PIXEL if pairs else 0
-    px = region(shape.tile_halo)  # a tile of any stage with its context
+    px = min(fh, ch + 2 * shape.tile_halo) * min(fw, cw + 2 * shape.tile_halo)  # a tile with its context
     step = px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
-    branch = 3 * feat + 2 * c * fh * fw * 4  # last two outputs, the one being written; float32 sources
+    branch = 2 * c * fh * fw * 4 + (feat if offload else 0)
     recon = shape.hr_channels * 16 * px * d + 10 * c * px * d
     extract = feat + 3 * c * px * d + EXTRACT_BYTES_PER_PIXEL * px * fs * fs
     on_device = shape.feature_lists * c * px * d if offload else kept  # tile crops when offloading
