@@ -31,8 +31,9 @@ CASES = [
     ("basicvsrpp", 16, 2, 4, 6, 180, 320, None, False),
     ("basicvsrpp", 16, 2, 4, 6, 180, 320, 128, False),
     ("basicvsrpp", 16, 2, 4, 6, 180, 320, 128, True),
-    ("basicvsrpp", 16, 2, 1, 6, 256, 384, None, False),
-    ("basicvsrpp", 16, 2, 1, 6, 256, 512, 256, False),
+    ("basicvsrpp", 16, 2, 1, 6, 512, 768, None, False),
+    ("basicvsrpp", 16, 2, 1, 6, 512, 1024, 256, False),
+    ("basicvsrpp", 16, 2, 1, 6, 512, 1024, 384, True),
     ("basicvsr", 16, 2, 4, 6, 180, 320, None, False),
     ("basicvsr", 16, 2, 4, 6, 180, 320, 96, False),
     ("realbasicvsr", 16, 2, 4, 6, 180, 320, None, False),
@@ -58,29 +59,24 @@ MEASURE = textwrap.dedent(
         est = memory.estimate(
             d.memory, t, *d.size_requirements.padded(h, w), 4, tile=tile, margin=engine.tile_margin, exact=exact
         )
-        results.append([d.name, tile, exact, peak, est.total])
+        results.append([d.name, h, w, tile, exact, peak, est.total])
     print(json.dumps(results))
     """
 )
 
 
 @pytest.mark.slow
-def test_estimate_is_within_20_percent_of_the_measured_peak_for_every_family_tiled_and_not():  # x1: 50%
-    """Resident-memory peak of a pass (fresh process, high-water mark reset) vs the model."""
-    run = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(CASES)], capture_output=True, text=True, timeout=600)
+def test_estimate_is_within_20_percent_of_the_measured_peak_for_every_family_tiled_and_not():
+    """Resident-memory peak of a pass (fresh process, high-water mark reset) vs the model. The
+    1x cases are at 512 px: at 256 px their passes are small enough (about 130 MiB) for glibc's
+    heap to make the same pass's peak vary by 40% from run to run."""
+    run = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(CASES)], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
     assert {r[0].split()[0] for r in results} == {"BasicVSR++", "BasicVSR", "RealBasicVSR"}
-    # the 1x models' passes here are small (130-230 MiB) and their model is not yet tight: the
-    # same case measured 128-168 MiB over runs (estimate 192 MiB); until it is, they are held to
-    # never under-estimate by more than 20% (the planner's safety) and to at most 2x over
-    def ok(r) -> bool:
-        if " x1" in r[0]:
-            return 0.8 * r[3] <= r[4] <= 2.0 * r[3]
-        return abs(r[4] - r[3]) <= 0.2 * r[3]
-
-    bad = [r for r in results if not ok(r)]
-    assert not bad, "estimate vs measured (name, tile, step-wise, measured, estimate): " + repr(results)
+    assert len(results) == len(CASES)
+    bad = [r for r in results if abs(r[6] - r[5]) > 0.2 * r[5]]
+    assert not bad, "estimate vs measured (name, h, w, tile, step-wise, measured, estimate): " + repr(results)
 
 
 def test_measure_peak_sees_an_allocation():

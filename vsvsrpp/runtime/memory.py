@@ -57,13 +57,25 @@ MIN_TILE = 64
 #: keeps 8 + 32 + 64 float32 channels alive, plus the pyramid, the normalised copies and the
 #: convolutions' reorders; measured 930-1100 on the CPU).
 SPYNET_BYTES_PER_PIXEL = 1100
-#: Bytes per input pixel of a frame while its features are extracted, besides 3 feature maps
-#: (the 3-channel input reordered to a 16-channel blocked layout, float32; measured 250).
+#: Bytes per input pixel of a frame while its features are extracted at the input resolution,
+#: besides 3 feature maps (the 3-channel input reordered to a 16-channel blocked layout,
+#: float32; measured 250). The 1x models' first convolution is strided: it holds its
+#: half-resolution output instead (:func:`_extract_bytes`).
 EXTRACT_BYTES_PER_PIXEL = 256
-#: Resident memory per live byte on the CPU: glibc keeps the freed transients of earlier phases
-#: in its per-thread arenas, so a pass's resident peak exceeds the bytes alive at any one time
-#: (measured 1.1x to 1.4x, 1.2x typical, over repeated passes of the same network).
+#: Resident memory per live byte on the CPU, where a pass's feature maps are heap-sized: glibc
+#: serves blocks under its mmap threshold (which grows up to :data:`HEAP_BLOCK_LIMIT`) from
+#: heaps that keep the freed transients of earlier phases, so a pass's resident peak exceeds the
+#: bytes alive at any one time. Measured over repeated passes: 1.05 to 1.25 for the models at the
+#: input resolution; 1.25 to 1.45 for the 1x models (quarter-resolution features and
+#: half-resolution transients, all heap-sized). The flow phase runs first, on a clean heap.
 CPU_ALLOCATOR_SLACK = 1.2
+#: The same for feature stride > 1 (the 1x models).
+CPU_ALLOCATOR_SLACK_STRIDED = 1.35
+#: glibc's largest mmap threshold (64-bit): larger blocks are mapped on their own and returned
+#: when freed. Passes whose feature maps are this large have no slack (measured, BasicVSR++ c64n7
+#: x4 at 960x540, 10 frames: 12.44 GiB whole, 7.88 GiB in step-wise tiles; the live bytes of the
+#: model 12.43 and 7.79).
+HEAP_BLOCK_LIMIT = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -131,9 +143,7 @@ def estimate(
     flows = 2 * max(frames - 1, 0) * 2 * flow_px * 4
     inputs = 0 if on_cpu and d == 4 else frames * 3 * height * width * d
     output = frames * 3 * shape.scale * height * shape.scale * width * 4
-    per_frame = 3 * feat + EXTRACT_BYTES_PER_PIXEL * ph * pw
-    if fs > 1:  # the 1x models' first strided convolution, at half resolution
-        per_frame += shape.mid_channels * math.ceil(ph / 2) * math.ceil(pw / 2) * d
+    per_frame = 3 * feat + _extract_bytes(shape, ph * pw, d)
     extract = (1 if offload else frames) * per_frame
     pairs = 2 * max(frames - 1, 0)
     spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // flow_px)) * flow_px * SPYNET_BYTES_PER_PIXEL if pairs else 0
@@ -153,11 +163,29 @@ def estimate(
     if not on_cpu:
         return PassMemory(device, host, device + host)
     # the flow phase comes first, on a clean heap; the later phases leave freed transients
-    # behind (CPU_ALLOCATOR_SLACK). The output window fills up during the reconstruction, or
+    # behind (_slack). The output window fills up during the reconstruction, or
     # is zeroed first when tiles are added to it.
     later_total = max(extract, on_device + pass_flows + step, on_device + pass_flows + recon + (0 if tiled else output))
-    total = inputs + max(flow_phase, int(later_total * CPU_ALLOCATOR_SLACK)) + (output if tiled else 0)
-    return PassMemory(int(inputs + max(flow_phase, later * CPU_ALLOCATOR_SLACK)), host, total)
+    total = inputs + max(flow_phase, int(later_total * _slack(shape, feat))) + (output if tiled else 0)
+    return PassMemory(int(inputs + max(flow_phase, later * _slack(shape, feat))), host, total)
+
+
+def _slack(shape: MemoryShape, feature_map: int) -> float:
+    """Resident bytes per live byte on the CPU for a pass whose feature maps have
+    ``feature_map`` bytes (see :data:`CPU_ALLOCATOR_SLACK`)."""
+    if feature_map >= HEAP_BLOCK_LIMIT:
+        return 1.0
+    return CPU_ALLOCATOR_SLACK if shape.feature_stride == 1 else CPU_ALLOCATOR_SLACK_STRIDED
+
+
+def _extract_bytes(shape: MemoryShape, pixels: int, d: int) -> int:
+    """What feature extraction holds for an input of ``pixels`` pixels besides its feature maps:
+    at the input resolution (feature stride 1) the blocked copy of the input; for the 1x models
+    the strided first convolution's half-resolution output (measured, 512x768, 6 frames: 63 MiB
+    for the phase; 256 bytes per input pixel would have counted 576 MiB)."""
+    if shape.feature_stride == 1:
+        return EXTRACT_BYTES_PER_PIXEL * pixels
+    return shape.mid_channels * math.ceil(pixels / 4) * d
 
 
 def _estimate_exact(
@@ -186,7 +214,7 @@ def _estimate_exact(
     step = px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
     branch = 2 * c * fh * fw * 4 + (feat if offload else 0)
     recon = shape.hr_channels * 16 * px * d + 10 * c * px * d
-    extract = feat + 3 * c * px * d + EXTRACT_BYTES_PER_PIXEL * px * fs * fs
+    extract = feat + 3 * c * px * d + _extract_bytes(shape, px * fs * fs, d)
     on_device = shape.feature_lists * c * px * d if offload else kept  # tile crops when offloading
     later = max(on_device + extract, on_device + flows + branch + step, on_device + flows + recon)
     device = inputs + max(flows + spynet, later)
@@ -195,8 +223,8 @@ def _estimate_exact(
         return PassMemory(device, host, device + host)
     # as a whole-frame pass: the output window fills up during the reconstruction
     later_total = max(on_device + extract, on_device + flows + branch + step, on_device + flows + recon + output)
-    total = inputs + max(flows + spynet, int(later_total * CPU_ALLOCATOR_SLACK))
-    return PassMemory(int(inputs + max(flows + spynet, later * CPU_ALLOCATOR_SLACK)), host, total)
+    total = inputs + max(flows + spynet, int(later_total * _slack(shape, feat)))
+    return PassMemory(int(inputs + max(flows + spynet, later * _slack(shape, feat))), host, total)
 
 
 def estimate_bytes(shape: MemoryShape, frames: int, height: int, width: int, dtype_bytes: int = 4) -> int:
@@ -296,11 +324,7 @@ def plan(
     frames = run_length(MIN_WINDOW)
     smallest = estimate(shape, frames, height, width, dtype_bytes, offload=not on_cpu, on_cpu=on_cpu)
     largest = (max(height, width) // 16) * 16
-    # step-wise tiles are planned where their estimate is held to measurement (feature stride
-    # 1); the 1x models' measured 1.4-1.9x their estimate (256x512, 2-6 frames), so they get
-    # independent tiles
-    planned = shape.tile_halo is not None and shape.feature_stride == 1
-    for exact in (True, False) if planned else (False,):
+    for exact in (True, False) if shape.tile_halo is not None else (False,):
         for side in range(largest, MIN_TILE - 1, -16):
             for offload in offloads:
                 m = estimate(
