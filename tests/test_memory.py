@@ -3,14 +3,17 @@ and the planner's order (issue: large frames without seams and without running o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
+import vapoursynth as vs
 
 import vsvsrpp
 from clips import clip_from_array, moving_frames
@@ -18,6 +21,7 @@ from conftest import PARITY, SHARED
 from vsvsrpp import arch
 from vsvsrpp.arch import MemoryShape
 from vsvsrpp.hub.checkpoint import load_descriptor
+from vsvsrpp.plugin import entry
 from vsvsrpp.runtime import memory
 from vsvsrpp.runtime.engine import Engine
 from vsvsrpp.tools.evaluate import list_frames, read_frames
@@ -92,6 +96,37 @@ def test_offloading_gives_bit_identical_output_on_the_cpu(family, scale):
     plain = Engine(d, "cpu")(x)
     offloaded = Engine(d, "cpu", offload=True)(x)
     assert torch.equal(plain, offloaded)
+
+
+def test_filter_offload_argument_is_exact_and_checked(tiny_checkpoint):
+    clip = clip_from_array(moving_frames(4, 40, 48, seed=2))
+    plain = vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, window=4, output_format=vs.RGBS, offload=False)
+    offloaded = vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, window=4, output_format=vs.RGBS, offload=True)
+    for n in range(clip.num_frames):
+        a, b = plain.get_frame(n), offloaded.get_frame(n)
+        assert all(np.array_equal(np.asarray(a[p]), np.asarray(b[p])) for p in range(3))
+    assert entry.plan(clip, weights=tiny_checkpoint, window=4, offload=True)["offload"] is True
+    with pytest.raises(vs.Error, match="offload must be True, False or None, got 'yes'"):
+        vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, offload="yes")
+
+
+def test_an_offloaded_plan_passed_back_runs_offloaded(tiny_checkpoint, monkeypatch):
+    """What a cluster's driver does: the plan made once (here, as on a GPU short of memory:
+    offloaded) and passed back to every segment's filter as fixed arguments."""
+    clip = clip_from_array(moving_frames(4, 40, 48, seed=2))
+    real = memory.plan
+
+    def offloaded(*args, **kwargs):
+        chosen = real(*args, **kwargs)
+        return dataclasses.replace(chosen, window=7, offload=True, reason="window 7 with features offloaded")
+
+    monkeypatch.setattr(memory, "plan", offloaded)
+    chosen = entry.plan(clip, weights=tiny_checkpoint)
+    assert (chosen["window"], chosen["offload"]) == (7, True)
+    monkeypatch.setattr(memory, "plan", real)
+    fixed = {k: chosen[k] for k in ("window", "tile", "exact_tiles", "offload")}
+    assert entry.plan(clip, weights=tiny_checkpoint, **fixed)["offload"] is True
+    assert entry.plan(clip, weights=tiny_checkpoint, window=7)["offload"] is False
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -232,7 +232,7 @@ def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding
     todo = longest_first([(f, s) for f in files for s in f.segments if s.index not in f.done], lambda fs: fs[1])
     pending = {}
     for f, s in todo:
-        kwargs = f.filter_kwargs | {k: f.plan[k] for k in ("window", "overlap", "tile", "exact_tiles") if k in f.plan}
+        kwargs = f.filter_kwargs | {k: f.plan[k] for k in ("window", "overlap", "tile", "exact_tiles", "offload") if k in f.plan}
         job = SegmentJob(f.key, str(f.input), str(f.workdir), s, kwargs, encoding, threads)
         pending[task.remote(job, board)] = (f, s)
     results: list[dict[str, Any]] = []

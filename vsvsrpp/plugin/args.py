@@ -81,6 +81,11 @@ PARAMS: tuple[Param, ...] = (
           "tiles, each a pass of its own with a context margin of the network's reach and flow from whole frames "
           "(the least memory; propagation differs slightly near tile edges). ``None``: step-wise where the family "
           "has them when ``tile`` is given, else as the memory plan chooses."),
+    Param("offload", None, "bool | None",
+          "``True``: keep each pass's per-frame features in host memory between uses, bringing them back to the "
+          "device when needed (exact: the output is the same; bounded device memory for long windows, more "
+          "transfers; changes nothing on the CPU). ``False``: keep them on the device. ``None``: as the memory "
+          "plan chooses (never when ``window`` is given)."),
 )
 
 
@@ -112,6 +117,7 @@ class FilterArgs:
     precision: str
     tile: int | None
     exact_tiles: bool | None
+    offload: bool | None
     options: dict[str, Any]
 
 
@@ -189,5 +195,6 @@ def validate(values: Mapping[str, Any], options: tuple[CallOption, ...], named: 
         precision=resolve_precision(values["precision"], device),
         tile=_optional_int(values["tile"], "tile", MIN_TILE),
         exact_tiles=_optional_bool(values["exact_tiles"], "exact_tiles"),
+        offload=_optional_bool(values["offload"], "offload"),
         options=given,
     )

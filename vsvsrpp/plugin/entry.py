@@ -70,7 +70,9 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     except (TypeError, ValueError, FileNotFoundError) as e:
         raise error(str(e)) from None
     try:
-        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile, exact_tiles=False if a.exact_tiles is False else None)
+        engine = load_engine(
+            checkpoint.path, a.device, a.precision, a.tile, bool(a.offload), False if a.exact_tiles is False else None
+        )
         # (True is checked below, once the family is known, with an error that says why)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         if checkpoint.pretrained is not None and isinstance(e, CheckpointError):
@@ -102,9 +104,10 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
     except MemoryError as e:
         where = "use device='cpu' or " if a.device.type == "cuda" else ""
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
-    if (chosen.tile is not None and a.tile is None) or chosen.offload:
+    offload = chosen.offload if a.offload is None else a.offload
+    if (chosen.tile is not None and a.tile is None) or offload != engine.offload:
         exact = chosen.exact_tiles if a.tile is None else a.exact_tiles
-        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, chosen.offload, exact)
+        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, offload, exact)
     log.info("%s on %s: %s", d.name, a.device, chosen.reason)
     return chosen.window, engine
 
@@ -249,9 +252,9 @@ def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
 
     Returns:
         ``{"window": frames per pass, "tile": tile size in input pixels or None, "exact_tiles":
-        bool, "device": str, "precision": str}``. Passing ``window``, ``tile`` and
-        ``exact_tiles`` back fixes the filter's plan, so that other machines run the same
-        passes (as :mod:`vsvsrpp.cluster` does).
+        bool, "offload": bool, "device": str, "precision": str}``. Passing ``window``,
+        ``tile``, ``exact_tiles`` and ``offload`` back fixes the filter's plan, so that other
+        machines run the same passes (as :mod:`vsvsrpp.cluster` does).
 
     Raises:
         vapoursynth.Error: as :func:`apply` does for its arguments (no frame is read).
@@ -259,8 +262,8 @@ def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
     clip, values = _bind("vsvsrpp", _APPLY_SIGNATURE, args, kwargs)
     _, _, engine, _, window = _setup("vsvsrpp", None, clip, values)
     return {
-        "window": window, "tile": engine.tile, "exact_tiles": engine.exact_tiles, "device": str(engine.device),
-        "precision": engine.precision,
+        "window": window, "tile": engine.tile, "exact_tiles": engine.exact_tiles, "offload": engine.offload,
+        "device": str(engine.device), "precision": engine.precision,
     }  # fmt: skip
 
 
