@@ -11,13 +11,14 @@ A pass over ``t`` frames of ``h x w`` (padded) holds, on the compute device:
   margin, or the whole frame); in host memory instead when offloading, with a few maps on the
   device;
 * the largest transient of one phase: feature extraction (3 maps per frame, all frames at
-  once unless offloading), SPyNet (about 600 bytes per pixel of a batch of pairs at full
-  resolution), one propagation step (``step_bytes`` per feature pixel) or the reconstruction
+  once unless offloading), SPyNet (about 1100 bytes per pixel of a batch of pairs at its
+  input resolution), one propagation step (``step_bytes`` per feature pixel) or the reconstruction
   of one frame (``hr_channels`` maps at the output size);
 
 and, in host memory, the output window (float32, ``t x 3 x scale*h x scale*w``): frames are
 written into it as they are reconstructed, and tiles are blended straight into it. On the CPU
-host and device are the same memory.
+host and device are the same memory, and the resident peak exceeds the live bytes where the pass's
+blocks are heap-sized (:data:`CPU_ALLOCATOR_SLACK`).
 
 :func:`plan` tries, in this order, the longest window on whole frames; the same with features
 offloaded (CUDA only: on the CPU the host is the device); shorter windows (down to
