@@ -83,6 +83,25 @@ def test_estimate_is_within_20_percent_of_the_measured_peak_for_every_family_til
     assert not bad, "estimate vs measured (name, h, w, tile, step-wise, measured, estimate): " + repr(results)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("tile, exact, offload", [(None, False, False), (None, False, True), (128, True, False), (128, False, False)])
+def test_estimate_is_within_20_percent_of_max_memory_allocated_on_cuda(precision, tile, exact, offload):
+    """The device side of the model against ``torch.cuda.max_memory_allocated`` (BasicVSR++
+    c64n7 x4, 10 frames of 360x640: the device's peak, the output window being on the host)."""
+    a = FAMILIES["basicvsrpp"]
+    d = a.describe(a.random(64, 7))
+    engine = Engine(d, "cuda", precision, tile=tile, offload=offload, exact_tiles=exact if tile else None)
+    x = torch.rand(10, 3, 360, 640)
+    engine(x[:2])
+    _, peak = memory.measure_peak(lambda: engine(x), "cuda")
+    est = memory.estimate(
+        d.memory, 10, *d.size_requirements.padded(360, 640), 4 if precision == "fp32" else 2, tile=tile,
+        margin=engine.tile_margin, offload=offload, on_cpu=False, exact=exact,
+    )  # fmt: skip
+    assert abs(est.device - peak) <= 0.2 * peak, (est.device / 2**20, peak / 2**20)
+
+
 def test_measure_peak_sees_an_allocation():
     _, peak = memory.measure_peak(lambda: torch.ones(16 << 20).sum())  # 64 MiB touched
     assert 56 << 20 <= peak <= 200 << 20
