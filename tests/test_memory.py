@@ -222,6 +222,19 @@ def test_planner_order_whole_then_offload_then_shorter_window_then_tiles():
     assert not cpu.offload and cpu.tile is not None and cpu.estimate.total <= 24 * gib * memory.BUDGET_FRACTION
 
 
+def test_planner_keeps_the_callers_choice_of_offloading():
+    shape = FAMILIES["basicvsrpp"].memory_shape(FAMILIES["basicvsrpp"].make_config(64, 7))
+    gib = 1 << 30
+    est = lambda t, **kw: memory.estimate(shape, t, 540, 960, 2, on_cpu=False, **kw)  # noqa: E731
+    device = int((est(32, offload=True).device + 1) / memory.BUDGET_FRACTION) + 1  # only offloaded fits
+    free = memory.plan(shape, 540, 960, device, 4, 2, host_free_bytes=200 * gib)
+    assert (free.window, free.offload) == (24, True)
+    kept = memory.plan(shape, 540, 960, device, 4, 2, host_free_bytes=200 * gib, offload=False)
+    assert not kept.offload and kept.window < 24 and kept.estimate.device <= device * memory.BUDGET_FRACTION
+    forced = memory.plan(shape, 540, 960, 200 * gib, 4, 2, host_free_bytes=200 * gib, offload=True)
+    assert (forced.window, forced.offload) == (24, True) and "offloaded" in forced.reason
+
+
 def test_4000_px_frames_get_a_plan_within_budget_or_an_up_front_refusal():
     shape = FAMILIES["basicvsrpp"].memory_shape(FAMILIES["basicvsrpp"].make_config(64, 7))
     with pytest.raises(MemoryError, match=r"4000x4000 in 64 px tiles needs about \d+ MiB of the \d+ MiB"):

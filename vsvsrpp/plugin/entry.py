@@ -99,12 +99,12 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
         chosen = memory.plan(
             d.memory, *d.size_requirements.padded(clip.height, clip.width), free_memory(a.device), a.overlap,
             PRECISIONS[a.precision].itemsize, DEFAULT_WINDOW, clip.num_frames,
-            host_free_bytes=host_free, margin=d.reach,
+            host_free_bytes=host_free, margin=d.reach, offload=a.offload,
         )  # fmt: skip
     except MemoryError as e:
         where = "use device='cpu' or " if a.device.type == "cuda" else ""
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
-    offload = chosen.offload if a.offload is None else a.offload
+    offload = chosen.offload if a.offload is None else a.offload  # (on the CPU it changes nothing)
     if (chosen.tile is not None and a.tile is None) or offload != engine.offload:
         exact = chosen.exact_tiles if a.tile is None else a.exact_tiles
         engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, offload, exact)

@@ -271,6 +271,7 @@ def plan(
     *,
     host_free_bytes: int | None = None,
     margin: int = 0,
+    offload: bool | None = None,
 ) -> Plan:
     """Choose how to run passes within ``BUDGET_FRACTION`` of the free memory: the longest
     window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
@@ -289,6 +290,8 @@ def plan(
         host_free_bytes: host memory available when the device is a GPU; None when the device
             is the CPU (host and device are one memory, ``free_bytes``).
         margin: the tiles' context margin (input pixels).
+        offload: the caller's choice of offloading (None: the planner's), on a GPU; on the CPU
+            host and device are one memory and it changes nothing.
 
     Raises:
         MemoryError: when nothing fits; the message gives the memory the smallest choice needs
@@ -310,7 +313,7 @@ def plan(
             return f"{_mib(m.total)} of the {_mib(budget)} available"
         return f"{_mib(m.device)} of the {_mib(budget)} available on the device and {_mib(m.host)} of the {_mib(host_budget)} on the host"
 
-    offloads = (False,) if on_cpu else (False, True)
+    offloads = (False,) if on_cpu else (False, True) if offload is None else (offload,)
     first = estimate(shape, run_length(max_window), height, width, dtype_bytes, on_cpu=on_cpu)
     for window in range(max_window, MIN_WINDOW - 1, -1):
         for offload in offloads:
@@ -323,7 +326,7 @@ def plan(
                     why = f"window {window}{how}: window {max_window} would need {need(first)}; this needs {need(m)}"
                 return Plan(window, None, offload, m, why)
     frames = run_length(MIN_WINDOW)
-    smallest = estimate(shape, frames, height, width, dtype_bytes, offload=not on_cpu, on_cpu=on_cpu)
+    smallest = estimate(shape, frames, height, width, dtype_bytes, offload=offloads[-1], on_cpu=on_cpu)
     largest = (max(height, width) // 16) * 16
     for exact in (True, False) if shape.tile_halo is not None else (False,):
         for side in range(largest, MIN_TILE - 1, -16):
@@ -340,7 +343,7 @@ def plan(
                         f"{need(smallest)}; this needs {need(m)}"
                     )
                     return Plan(MIN_WINDOW, side, offload, m, why, exact)
-    m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=not on_cpu, on_cpu=on_cpu)
+    m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=offloads[-1], on_cpu=on_cpu)
     raise MemoryError(
         f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) of {width}x{height} in {MIN_TILE} px tiles "
         f"needs about {need(m)}"
