@@ -1,6 +1,6 @@
 """Tests of the command line interface (vsvsrpp.cli).
 
-Most end-to-end tests replace the network with a bicubic 4x stand-in (``cli.upscale.run_network``)
+Most end-to-end tests replace the network with a bicubic 4x stand-in (``pipeline.source.run_network``)
 so they do not depend on the filter; those under ``real filter`` run the actual filter with tiny
 generated checkpoints of each family.
 """
@@ -26,7 +26,9 @@ import vsvsrpp
 from conftest import make_checkpoint
 from vsvsrpp import cli
 from vsvsrpp.arch.basicvsr import BasicVSRConfig
-from vsvsrpp.cli import encode, upscale
+from vsvsrpp.errors import VsvsrppError
+from vsvsrpp.pipeline import encode, run, source
+from vsvsrpp.pipeline import ffmpeg as pipeline_ffmpeg
 from vsvsrpp.cli.options import run_kwargs
 from vsvsrpp.plugin.colors import Colors, guess_matrix, source_chromaloc, source_range
 
@@ -80,14 +82,14 @@ def fake_basicvsrpp(clip, model="reds4", *, weights=None, device=None, window=No
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    """Replace the network the CLI applies (cli.upscale.run_network); records the calls."""
+    """Replace the network the CLI applies (pipeline.source.run_network); records the calls."""
     calls = []
 
     def fake(clip, *args, **kwargs):
         calls.append((args, {k: v for k, v in kwargs.items() if k not in FORMAT_ARGS}))
         return fake_basicvsrpp(clip, *args, **kwargs)
 
-    monkeypatch.setattr(upscale, "run_network", fake)
+    monkeypatch.setattr(source, "run_network", fake)
     return calls
 
 
@@ -122,9 +124,12 @@ def test_no_command_is_a_usage_error(capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--window", "0"], "positive integer"),
-        (["--window", "x"], "positive integer"),
-        (["--overlap", "-1"], "non-negative integer"),
+        (["--window", "0"], "--window: expected an integer >= 1, got 0"),
+        (["--window", "x"], "--window: expected an integer >= 1, got 'x'"),
+        (["--overlap", "-1"], "--overlap: expected an integer >= 0, got -1"),
+        (["--precision", "fp64"], "--precision: expected one of auto, fp32, fp16, bf16, got 'fp64'"),
+        (["--exact-tiles", "maybe"], "--exact-tiles: expected yes or no, got 'maybe'"),
+        (["--tile", "8"], "--tile: expected an integer >= 64, got 8"),
         (["--model", "reds4", "--weights", "w.pth"], "not allowed with"),
         (["--weights", "/nonexistent/w.pth"], "weights file not found"),
     ],
@@ -241,24 +246,24 @@ def test_source_chromaloc(props, expected):
     assert source_chromaloc(props) == expected
 
 
-def test_colors_and_ffmpeg_args():
+def test_colors_and_ffmpeg_color_args():
     yuv = Colors.from_props({"_Matrix": 1, "_Range": 1, "_ChromaLocation": 2, "_Primaries": 1, "_Transfer": 2}, vs.YUV, 96, 64)
     assert (yuv.matrix, yuv.range, yuv.chromaloc, yuv.matrix_guessed) == (1, 1, 2, False)
-    assert yuv.ffmpeg_args() == {"colorspace": "bt709", "color_range": "pc", "chroma_sample_location": "topleft", "color_primaries": "bt709"}
+    assert pipeline_ffmpeg.color_args(yuv) == {"colorspace": "bt709", "color_range": "pc", "chroma_sample_location": "topleft", "color_primaries": "bt709"}
     untagged = Colors.from_props({}, vs.YUV, 96, 64)
     assert untagged.matrix_guessed and (untagged.matrix, untagged.range, untagged.chromaloc) == (6, 0, 0)
-    assert untagged.ffmpeg_args(subsampled=False) == {"colorspace": "smpte170m", "color_range": "tv"}
+    assert pipeline_ffmpeg.color_args(untagged, subsampled=False) == {"colorspace": "smpte170m", "color_range": "tv"}
     rgb = Colors.from_props({"_Matrix": 0, "_Transfer": 13}, vs.RGB, 96, 64)
     assert (rgb.matrix, rgb.range) == (None, 1)
-    assert rgb.ffmpeg_args() == {"color_trc": "iec61966-2-1"}
+    assert pipeline_ffmpeg.color_args(rgb) == {"color_trc": "iec61966-2-1"}
 
 
 def test_rgb_pix_fmt():
-    assert encode.rgb_pix_fmt(8) == "gbrp"
-    assert encode.rgb_pix_fmt(10) == "gbrp10le"
-    assert encode.rgb_pix_fmt(16) == "gbrp16le"
-    with pytest.raises(cli.CliError):
-        encode.rgb_pix_fmt(11)
+    assert pipeline_ffmpeg.rgb_pix_fmt(8) == "gbrp"
+    assert pipeline_ffmpeg.rgb_pix_fmt(10) == "gbrp10le"
+    assert pipeline_ffmpeg.rgb_pix_fmt(16) == "gbrp16le"
+    with pytest.raises(VsvsrppError):
+        pipeline_ffmpeg.rgb_pix_fmt(11)
 
 
 def test_partial_path_is_hidden_sibling_with_same_suffix(tmp_path):
@@ -372,7 +377,7 @@ def test_network_setup_error_fails_cleanly(videos, tmp_path, monkeypatch, capsys
     def broken(clip, **kwargs):
         raise ValueError("unknown model 'nope'")
 
-    monkeypatch.setattr(upscale, "run_network", broken)
+    monkeypatch.setattr(source, "run_network", broken)
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--model", "nope"]) == 1
     assert "unknown model 'nope'" in capsys.readouterr().err
@@ -390,7 +395,7 @@ def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, ca
 
         return core.std.ModifyFrame(up, up, frame)
 
-    monkeypatch.setattr(upscale, "run_network", fails_on_frame_3)
+    monkeypatch.setattr(source, "run_network", fails_on_frame_3)
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == 1
     assert "simulated network failure" in capsys.readouterr().err
@@ -399,7 +404,7 @@ def test_error_mid_stream_removes_partial_file(videos, tmp_path, monkeypatch, ca
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_removes_partial_file(videos, tmp_path, stand_in, monkeypatch, capsys, sig, code):
-    real_prepare = upscale.prepare_clip
+    real_prepare = run.prepare_clip
 
     class Interrupting:
         """Delegates to the real clip, but the signal arrives after some frames were written."""
@@ -417,11 +422,11 @@ def test_signal_removes_partial_file(videos, tmp_path, stand_in, monkeypatch, ca
             time.sleep(0.5)
             self._clip.output(fileobj, **kwargs)  # ffmpeg is gone by now: a broken pipe
 
-    def prepare(args):
-        clip, color = real_prepare(args)
-        return Interrupting(clip), color
+    def prepare(spec, path):
+        clip, tags = real_prepare(spec, path)
+        return Interrupting(clip), tags
 
-    monkeypatch.setattr(upscale, "prepare_clip", prepare)
+    monkeypatch.setattr(run, "prepare_clip", prepare)
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["plain"]), str(out), "--preset", "ultrafast"]) == code
     assert f"vsvsrpp: error: interrupted by {signal.Signals(sig).name}" in capsys.readouterr().err
@@ -486,12 +491,12 @@ def test_stdout_output_with_stand_in(videos, tmp_path):
             import sys
             import vapoursynth as vs
             from vsvsrpp import cli
-            from vsvsrpp.cli import upscale
+            from vsvsrpp.pipeline import source
 
             def fake(clip, output_format=None, dither="none", matrix=None, **kwargs):
                 return vs.core.resize.Bicubic(clip, clip.width * 4, clip.height * 4, format=output_format)
 
-            upscale.run_network = fake
+            source.run_network = fake
             sys.exit(cli.main(sys.argv[1:]))
             """
         )

@@ -26,7 +26,7 @@ from test_cli import _ffmpeg, probe_video, stand_in, video_stream, videos  # noq
 from vsvsrpp import cli
 from vsvsrpp.arch.basicvsrpp import BasicVSRPPConfig
 from vsvsrpp.cli import compare
-from vsvsrpp.cli.timing import fastest_rate, read_timecodes, retiming_problem
+from vsvsrpp.pipeline.timing import fastest_rate, read_timecodes, retiming_problem
 
 REPO = Path(__file__).resolve().parents[1]
 #: Window of the subprocess runs: the run is stopped before its first window is done.
@@ -195,6 +195,7 @@ def test_sigterm_during_start_up_imports(slow_job, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_reader_of_stdout_going_away_stops_the_run(slow_job, tmp_path):
     proc = _start(_upscale_args(slow_job, "-"), tmp_path, stdout=subprocess.PIPE)
     _wait_for_progress(proc)

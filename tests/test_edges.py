@@ -68,7 +68,7 @@ def test_bad_arguments_are_named(clip, tiny_checkpoint, kwargs, match):
 def test_a_cuda_index_without_cuda(clip, tiny_checkpoint):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    refused(r"device 0 requested but CUDA is not available; use device='cpu'", clip, weights=tiny_checkpoint, device=0)
+    refused(r"device 0 requested but CUDA is not available; use the CPU: device='cpu'", clip, weights=tiny_checkpoint, device=0)
     refused(r"device 'cuda:1' requested but CUDA is not available", clip, weights=tiny_checkpoint, device="cuda:1")
 
 

@@ -65,3 +65,46 @@ def test_vspipe_real_demo_clip(tmp_path, tiny_checkpoint):
     out = tmp_path / "out.mkv"
     run_vspipe_into_ffmpeg(src, tiny_checkpoint, out)
     assert count_frames(out) == (1280, 720, 5)
+
+
+def color_tags(path: Path) -> dict:
+    info = ffmpeg.probe(str(path), select_streams="v:0")["streams"][0]
+    return {k: info.get(k) for k in ("color_space", "color_range", "color_primaries", "color_transfer", "chroma_location")}
+
+
+def test_vspipe_route_is_tagged_like_the_command_line(tmp_path, tiny_checkpoint):
+    """The README's vspipe line, with `vsvsrpp ffmpeg-tags`, tags the output as `vsvsrpp upscale` does
+    (a BT.601 source: untagged, players would take HD as BT.709)."""
+    src = tmp_path / "bt601.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=72x56:rate=25", "-frames:v", "4",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "12", "-colorspace", "smpte170m",
+                    "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv", str(src)], check=True)
+    vsvsrpp = str(BIN / "vsvsrpp")
+    flags = subprocess.run([vsvsrpp, "ffmpeg-tags", str(src)], capture_output=True, text=True, check=True).stdout.split()
+    assert flags[:2] == ["-colorspace", "smpte170m"] and "-color_primaries" in flags
+    piped = tmp_path / "piped.mkv"
+    cmd = [vspipe(), "-c", "y4m", "-a", f"input={src}", "-a", f"weights={tiny_checkpoint}", "-a", "device=cpu",
+           str(ROOT / "examples" / "upscale.vpy"), "-"]
+    pipe = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    enc = subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", "-", *flags, "-c:v", "libx264", "-crf", "18", str(piped)],
+                         stdin=pipe.stdout, capture_output=True)
+    pipe.stdout.close()
+    assert pipe.wait() == 0 and enc.returncode == 0, pipe.stderr.read().decode(errors="replace") + enc.stderr.decode(errors="replace")
+    direct = tmp_path / "direct.mkv"
+    subprocess.run([vsvsrpp, "upscale", str(src), str(direct), "--weights", str(tiny_checkpoint), "--device", "cpu",
+                    "--no-progress", "--preset", "ultrafast"], check=True, capture_output=True)
+    expected = {"color_space": "smpte170m", "color_range": "tv", "color_primaries": "smpte170m", "color_transfer": "smpte170m",
+                "chroma_location": "left"}
+    assert color_tags(piped) == color_tags(direct) == expected
+
+
+def test_vspipe_error_is_one_message(tmp_path):
+    src = tmp_path / "gen.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=72x56:rate=25", "-frames:v", "2",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", str(src)], check=True)
+    proc = subprocess.run([vspipe(), "-c", "y4m", "-a", f"input={src}", "-a", "model=no-such-model",
+                           str(ROOT / "examples" / "upscale.vpy"), "-"], capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.stdout == ""
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("Information:")]
+    assert lines[0].startswith("upscale.vpy: BasicVSRPP: unknown model 'no-such-model'")
+    assert "Traceback" not in proc.stderr and sum("no-such-model" in line for line in lines) == 1

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from .options import CallOption
 from .state_dict import CheckpointError, StateDict
 
 @dataclass(frozen=True)
@@ -83,30 +84,6 @@ class MemoryShape:
     hr_channels: int = 128
     whole_frame_flows: bool = True
     tile_halo: int | None = None
-
-
-@dataclass(frozen=True)
-class CallOption:
-    """An extra keyword argument of a family's ``forward``, offered by the filter entry point and
-    the command line (e.g. RealBasicVSR's ``refine_threshold``).
-
-    Attributes:
-        name: the keyword (``--name-with-dashes`` on the command line).
-        type: ``int`` or ``float``: what the command line parses.
-        doc: one sentence with units and range, for docstrings and ``--help``.
-        check: validates a value and returns it normalised; raises ``ValueError`` whose message
-            starts with the option's name and quotes the bad value. ``None`` is always accepted
-            and means "the model's default".
-    """
-
-    name: str
-    type: type
-    doc: str
-    check: Callable[[Any], Any]
-
-    def validate(self, value: Any) -> Any:
-        """``None`` unchanged, else :attr:`check` applied."""
-        return None if value is None else self.check(value)
 
 
 @dataclass(frozen=True)

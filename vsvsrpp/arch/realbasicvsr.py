@@ -9,23 +9,18 @@ official OpenMMLab (mmediting / mmagic) ``RealBasicVSRNet``, so its checkpoints 
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from .basicvsr import BasicVSR, BasicVSRConfig, read_basicvsr_config
 from .blocks import ResidualBlocksWithInputConv, Sink, check_frames
-from .descriptor import Architecture, CallOption, MemoryShape, SizeRequirements
+from .descriptor import Architecture, MemoryShape, SizeRequirements
+from .options import FAMILY_OPTIONS, MAX_CLEANING_PASSES, check_cleaning_passes
 from .state_dict import StateDict, count_blocks, require_keys
 
 __all__ = ["ARCH", "MAX_CLEANING_PASSES", "RealBasicVSR", "RealBasicVSRConfig"]
-
-#: RealBasicVSR cleans at most this many times ("determined empirically" in the official code).
-MAX_CLEANING_PASSES = 3
-
 
 @dataclass(frozen=True)
 class RealBasicVSRConfig:
@@ -147,7 +142,7 @@ class RealBasicVSR(nn.Module):
         """
         check_frames(lqs, "RealBasicVSR")
         passes = cleaning_passes if cleaning_passes is not None else self.cleaning_passes
-        passes = None if passes is None else _check_passes(passes)
+        passes = None if passes is None else check_cleaning_passes(passes)
         threshold = float(self.refine_threshold if refine_threshold is None else refine_threshold) / 255.0
         residues_seen: list[float] = []
         for _ in range(passes or MAX_CLEANING_PASSES):
@@ -195,37 +190,7 @@ class RealBasicVSR(nn.Module):
         return (out, cleaned) if return_lqs else out
 
 
-def _check_threshold(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"refine_threshold must be a number >= 0 (0..255 units), got {value!r}")
-    return float(value)
-
-
-def _check_passes(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"cleaning_passes must be an integer >= 1, got {value!r}")
-    if value > MAX_CLEANING_PASSES:
-        raise ValueError(f"cleaning_passes must be from 1 to {MAX_CLEANING_PASSES} (the network's maximum), got {value!r}")
-    return int(value)
-
-
-_OPTIONS = (
-    CallOption(
-        "refine_threshold",
-        float,
-        "dynamic-refinement threshold in 0..255 units (>= 0): cleaning repeats, at most 3 times, while a "
-        "pass changes the frames by at least this much on average; lower cleans more. Default: the "
-        "model's (5 for the official checkpoint, OpenMMLab's evaluation value; 255 means one pass, as "
-        "the official demo script)",
-        _check_threshold,
-    ),
-    CallOption(
-        "cleaning_passes",
-        int,
-        "a fixed number of cleaning passes (1-3) for every window, overriding refine_threshold",
-        _check_passes,
-    ),
-)
+_OPTIONS = FAMILY_OPTIONS["realbasicvsr"]
 
 
 class RealBasicVSRArchitecture(Architecture):

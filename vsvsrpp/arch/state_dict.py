@@ -15,8 +15,7 @@ import torch
 StateDict = dict[str, torch.Tensor]
 
 
-class CheckpointError(ValueError):
-    """A state dict or file is not a checkpoint this package can load (the reason and what to do)."""
+from ..errors import CheckpointError  # noqa: E402  (the package's error family; re-exported here)
 
 
 def require_keys(sd: StateDict, keys: tuple[str, ...], family: str, example: str, hint: str = "") -> None:

@@ -1,11 +1,13 @@
-"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``compare``, ``eval``, ``make-sequences``,
-``train`` and ``bench``.
+"""The ``vsvsrpp`` command: ``download``, ``upscale``, ``compare``, ``ffmpeg-tags``, ``eval``,
+``make-sequences``, ``train`` and ``bench``.
 
 One module per subcommand (each with ``NAME``, ``HELP``, ``add_parser`` and ``run``), light to
 import: torch, torchvision and VapourSynth are imported only by the subcommand that runs, so
-``vsvsrpp --help`` and ``--version`` answer at once. :mod:`~vsvsrpp.cli.encode` holds the ffmpeg
-pipeline of ``upscale``, :mod:`~vsvsrpp.cli.options` the option types shared by the subcommands,
-:mod:`~vsvsrpp.cli.signals` the signal handling. Messages, warnings and progress go to stderr;
+``vsvsrpp --help`` and ``--version`` answer at once. The command line maps argv to the package's
+calls (``upscale`` to a :class:`~vsvsrpp.pipeline.spec.RunSpec` run by :mod:`vsvsrpp.pipeline`
+or :mod:`vsvsrpp.cluster`) and errors to exit codes (:func:`vsvsrpp.errors.exit_code`);
+:mod:`~vsvsrpp.cli.options` holds the option types shared by the subcommands. Nothing outside
+this package imports it. Messages, warnings and progress go to stderr;
 stdout carries only the result (paths, tables, JSON, or the video with ``upscale ... -``).
 
 Exit codes: 0 success, 1 failure while processing, 2 bad command line, 129/130/143 ended by
@@ -20,13 +22,14 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VsvsrppError, exit_code
+from ..pipeline import signals
 from ..runtime import control
-from . import bench, compare, download, evaluate, sequences, signals, train, upscale
-from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+from . import bench, compare, download, evaluate, sequences, tags, train, upscale
 
-__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
-_SUBCOMMANDS = (download, upscale, compare, evaluate, sequences, train, bench)
+_SUBCOMMANDS = (download, upscale, compare, tags, evaluate, sequences, train, bench)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -70,7 +73,7 @@ def setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vsvsrpp`` console script and ``python -m vsvsrpp``; returns the exit
-    code. Handles SIGINT, SIGTERM and SIGHUP while it runs (:mod:`~vsvsrpp.cli.signals`)."""
+    code. Handles SIGINT, SIGTERM and SIGHUP while it runs (:mod:`~vsvsrpp.pipeline.signals`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     control.reset()
     signals.install()
@@ -96,9 +99,9 @@ def _main(argv: list[str]) -> int:
     setup_logging(args.verbose)
     try:
         return args.func(args)
-    except CliError as e:
+    except VsvsrppError as e:
         _error(str(e))
-        return e.code
+        return exit_code(e)
 
 
 def _error(message: str) -> None:

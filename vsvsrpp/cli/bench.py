@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError
+from ..errors import EXIT_FAILURE, EXIT_OK, UsageError, VsvsrppError
 from .options import add_family_options, add_model_source, family_options, positive_int
 
 
@@ -23,15 +23,16 @@ def random_defaults() -> dict:
 
 
 def _add_network(p: argparse.ArgumentParser) -> None:
-    """--model / --weights (exclusive; default random weights) and the random network's shape."""
-    from ..arch import ARCHITECTURES
+    """--model / --weights (exclusive; default random weights) and the random network's shape
+    (its defaults, :class:`~vsvsrpp.tools.bench.BenchOptions`'s, are applied when it runs, so
+    that ``--help`` imports no network)."""
+    from ..arch.options import FAMILIES
 
-    defaults = random_defaults()
     add_model_source(p, "time", "random weights")
-    families = ", ".join(f"{a.id} ({a.name})" for a in ARCHITECTURES)
-    p.add_argument("--arch", choices=[a.id for a in ARCHITECTURES], default=None, help=f"family of the random network: {families} (default: {defaults['arch']})")
-    p.add_argument("--mid-channels", type=positive_int, default=None, metavar="N", help=f"channels of the random network (default: {defaults['mid_channels']})")
-    p.add_argument("--num-blocks", type=positive_int, default=None, metavar="N", help=f"residual blocks per branch of the random network (default: {defaults['num_blocks']})")
+    families = ", ".join(f"{family} ({name})" for family, name in FAMILIES)
+    p.add_argument("--arch", choices=[family for family, _ in FAMILIES], default=None, help=f"family of the random network: {families} (default: {FAMILIES[0][0]})")
+    p.add_argument("--mid-channels", type=positive_int, default=None, metavar="N", help="channels of the random network (default: 64, as BasicVSR++ c64n7)")
+    p.add_argument("--num-blocks", type=positive_int, default=None, metavar="N", help="residual blocks per branch of the random network (default: 7, as BasicVSR++ c64n7)")
     add_family_options(p)
 
 
@@ -69,12 +70,12 @@ def _random_shape(args: argparse.Namespace) -> dict:
     """--arch, --mid-channels and --num-blocks with their defaults.
 
     Raises:
-        CliError: when one is given with --model or --weights (they describe random weights).
+        vsvsrpp.errors.UsageError: when one is given with --model or --weights (they describe random weights).
     """
     defaults = random_defaults()
     given = [f"--{k.replace('_', '-')}" for k in defaults if getattr(args, k) is not None]
     if given and (args.model is not None or args.weights is not None):
-        raise CliError(f"{', '.join(given)} describe random weights; not with --model or --weights", EXIT_USAGE)
+        raise UsageError(f"{', '.join(given)} describe random weights; not with --model or --weights")
     return {k: default if getattr(args, k) is None else getattr(args, k) for k, default in defaults.items()}
 
 
@@ -99,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
         )
         result = bench.run_benchmark(options)
     except bench.BenchError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
+        raise UsageError(str(e)) from None
     except DownloadError as e:  # the message names the model, the URL and what to do offline
-        raise CliError(str(e)) from None
+        raise VsvsrppError(str(e)) from None
     print(result.to_json() if args.json else result.format_table())
     sys.stdout.flush()
     measured = [r for r in result.rows if r.model is not None or r.end_to_end is not None]

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 from ..hub.registry import DEFAULT_MODEL
-from .errors import EXIT_OK, EXIT_USAGE, CliError
-from .options import add_overwrite, add_run_options, check_overwrite, in_place, run_kwargs
+from ..errors import EXIT_OK, UsageError, VsvsrppError
+from ..pipeline.encode import in_place
+from .options import add_overwrite, add_run_options, check_overwrite, run_kwargs
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -71,10 +72,10 @@ def _check(args: argparse.Namespace, num_frames: int, width: int, height: int) -
     frames = args.frames if args.frames is not None else [num_frames // 2]
     bad = [n for n in frames if n >= num_frames]
     if bad:
-        raise CliError(f"--frames {','.join(map(str, bad))}: {args.input} has frames 0-{num_frames - 1}", EXIT_USAGE)
+        raise UsageError(f"--frames {','.join(map(str, bad))}: {args.input} has frames 0-{num_frames - 1}")
     x, y, w, h = args.crop if args.crop is not None else (0, 0, width, height)
     if x + w > width or y + h > height:
-        raise CliError(f"--crop {x},{y},{w},{h} reaches outside the {width}x{height} source", EXIT_USAGE)
+        raise UsageError(f"--crop {x},{y},{w},{h} reaches outside the {width}x{height} source")
     return frames, (x, y, w, h)
 
 
@@ -109,18 +110,18 @@ def render(rows: list[tuple[str, list[tuple[str, object]]]]):
 
 
 def run(args: argparse.Namespace) -> int:
-    import vapoursynth as vs
-
-    from ..plugin.colors import to_rgb
-    from .encode import atomic_output
-    from .upscale import network_clip
-
     stream = str(args.output) == "-" or in_place(args.output)  # stdout, a FIFO or a device: no rename
     check_overwrite(args.output, args.overwrite)
     if not stream and not args.output.parent.is_dir():
-        raise CliError(f"output directory does not exist: {args.output.parent}", EXIT_USAGE)
+        raise UsageError(f"output directory does not exist: {args.output.parent}")
     if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence
-        raise CliError(f"input file not found: {args.input}", EXIT_USAGE)
+        raise UsageError(f"input file not found: {args.input}")
+    import vapoursynth as vs
+
+    from ..pipeline.encode import atomic_output
+    from ..pipeline.source import network_clip
+    from ..plugin.colors import to_rgb
+
     kwargs = run_kwargs(args)
     if args.model is None and args.weights is None:  # the default, or the shipped model in its place: label the one that runs
         from ..hub.checkpoint import resolve
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             kwargs["model"] = resolve(DEFAULT_MODEL, fallback=True).label
         except Exception as e:  # the default cannot be fetched and nothing can stand in
-            raise CliError(f"cannot load {DEFAULT_MODEL}: {e}") from None
+            raise VsvsrppError(f"cannot load {DEFAULT_MODEL}: {e}") from None
     src, out, colors = network_clip(args.input, kwargs, vs.core.get_video_format(vs.RGB24), check_rate=False)
     frames, (x, y, w, h) = _check(args, src.num_frames, src.width, src.height)
     s = out.width // src.width

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import EXIT_FAILURE, EXIT_OK, CliError
+from ..errors import EXIT_FAILURE, EXIT_OK, VsvsrppError
 
 
 NAME = "download"
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         names = [registry.DEFAULT_MODEL]
     unknown = [n for n in names if n not in registry.MODELS]
     if unknown:
-        raise CliError(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(registry.MODELS)}")
+        raise VsvsrppError(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(registry.MODELS)}")
     failed = 0
     for name in names:
         info = registry.MODELS[name]

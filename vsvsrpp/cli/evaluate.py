@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW
-from .errors import EXIT_OK, EXIT_USAGE, CliError
+from ..errors import EXIT_OK, UsageError, VsvsrppError
 from .options import add_family_options, add_model_source, family_options, model_source, non_negative_int, positive_int
 
 
@@ -56,9 +56,9 @@ def _model_method(args: argparse.Namespace, window: int, overlap: int):
         options = call_options(descriptor, checkpoint, family_options(args))
         engine = Engine(descriptor, args.device)
     except Exception as e:  # unknown name, bad checkpoint, failed download, bad device, foreign option
-        raise CliError(f"cannot load {source}: {e}") from None
+        raise VsvsrppError(f"cannot load {source}: {e}") from None
     if engine.scale != 4:
-        raise CliError(f"{source} is a {engine.scale}x model; the benchmarks are 4x super-resolution", EXIT_USAGE)
+        raise UsageError(f"{source} is a {engine.scale}x model; the benchmarks are 4x super-resolution")
     return evaluate.model_method(engine, window, overlap, **options), f"{checkpoint.label} ({descriptor.name})"
 
 
@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     from ..tools import evaluate
 
     if not args.gt_dir.is_dir():
-        raise CliError(f"ground-truth folder not found: {args.gt_dir}", EXIT_USAGE)
+        raise UsageError(f"ground-truth folder not found: {args.gt_dir}")
     if args.lq is not None and not args.lq.is_dir():
-        raise CliError(f"LR folder not found: {args.lq}", EXIT_USAGE)
+        raise UsageError(f"LR folder not found: {args.lq}")
     if args.method == "bicubic" and (args.model is not None or args.weights is not None or family_options(args)):
-        raise CliError("--method bicubic takes no --model, --weights or network options", EXIT_USAGE)
+        raise UsageError("--method bicubic takes no --model, --weights or network options")
     if args.weights is not None and not args.weights.is_file():
-        raise CliError(f"weights file not found: {args.weights}", EXIT_USAGE)
+        raise UsageError(f"weights file not found: {args.weights}")
     window = args.window if args.window is not None else DEFAULT_WINDOW
     overlap = args.overlap if args.overlap is not None else DEFAULT_OVERLAP
     if args.method == "bicubic":
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except (FileNotFoundError, ValueError) as e:
-        raise CliError(str(e)) from None
+        raise VsvsrppError(str(e)) from None
     print(result.to_json() if args.json else result.format_table())
     sys.stdout.flush()
     return EXIT_OK

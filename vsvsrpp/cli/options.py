@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..hub.registry import DEFAULT_MODEL, SHIPPED_MODEL
-
-if TYPE_CHECKING:
-    from ..arch import CallOption
 
 
 def _number(kind: type, low: float, inclusive: bool, words: str) -> Callable[[str], Any]:
@@ -54,60 +50,77 @@ def model_source(args: argparse.Namespace) -> str | Path:
     return args.model if args.model is not None else DEFAULT_MODEL
 
 
-def _option_type(option: "CallOption") -> Callable[[str], Any]:
-    def parse(text: str):
+def _parser(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises ``ValueError`` with its own message."""
+
+    def convert(text: str):
         try:
-            return option.check(option.type(text))
+            return parse(text)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
-    parse.__name__ = option.type.__name__
-    return parse
+    convert.__name__ = name
+    return convert
 
 
-def family_option_table() -> tuple[tuple["CallOption", str], ...]:
-    """Every family's call options: ``(option, names of the families that take it)`` (imports
-    the networks, so only the subcommands that run one call it)."""
-    from ..arch import ARCHITECTURES, CALL_OPTIONS
-
-    return tuple((option, ", ".join(a.name for a in ARCHITECTURES if option in a.options)) for option in CALL_OPTIONS)
+def _help(doc: str) -> str:
+    """A docstring fragment as ``--help`` text (no reST markup; ``%`` escaped for argparse)."""
+    return doc.replace("``", "").replace(":mod:", "").replace("`", "").replace("%", "%%")
 
 
-def add_family_options(parser: argparse.ArgumentParser) -> None:
-    """``--refine-threshold`` etc.: the call options of the families, for checkpoints of those."""
-    for option, families in family_option_table():
+def add_family_options(parser) -> None:
+    """``--refine-threshold`` etc.: the call options of the families, for checkpoints of those
+    (:data:`vsvsrpp.arch.options.CALL_OPTIONS`; no network is imported)."""
+    from ..arch.options import CALL_OPTIONS, families_taking
+
+    for option in CALL_OPTIONS:
         parser.add_argument(
             "--" + option.name.replace("_", "-"),
-            type=_option_type(option),
+            type=_parser(lambda text, o=option: o.check(o.type(text)), option.type.__name__),
             default=None,
             metavar=option.type.__name__.upper(),
-            help=f"({families} only) {option.doc}".replace("%", "%%"),
+            help=f"({families_taking(option)} only) {_help(option.doc)}",
         )
 
 
 def family_options(args: argparse.Namespace) -> dict[str, Any]:
     """The family call options given on the command line."""
-    return {o.name: getattr(args, o.name) for o, _ in family_option_table() if getattr(args, o.name, None) is not None}
+    from ..arch.options import CALL_OPTIONS
+
+    return {o.name: getattr(args, o.name) for o in CALL_OPTIONS if getattr(args, o.name, None) is not None}
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """What runs the network on a clip: --model/--weights, --device, --window, --overlap and the
-    family options (``upscale`` and ``compare``); :func:`run_kwargs` reads them back."""
+    """What runs the network on a clip (``upscale`` and ``compare``): ``--model``/``--weights``,
+    every filter argument of :data:`vsvsrpp.plugin.params.PARAMS` the command line can set
+    (``--device``, ``--window``, ``--overlap``, ``--precision``, ``--tile``, ``--exact-tiles``,
+    ``--offload``, ``--dither``...), and the family options; :func:`run_kwargs` reads them back."""
+    from ..plugin.params import PARAMS
+
     add_model_source(parser)
-    parser.add_argument("--device", default=None, metavar="DEV", help="torch device, e.g. cuda, cuda:1, cpu (default: automatic)")
-    parser.add_argument("--window", type=positive_int, default=None, metavar="N", help="output frames per network pass (>= 1; default: the filter's)")
-    parser.add_argument("--overlap", type=non_negative_int, default=None, metavar="N", help="context frames run on each side of a window and discarded (>= 0; default: the filter's)")
-    add_family_options(parser)
+    group = parser.add_argument_group("network options (the filter's arguments; default: the filter's)")
+    for param in PARAMS:
+        if param.parse is None:
+            continue
+        default = "" if param.default is None else f" Filter default: {param.default}."
+        group.add_argument(
+            "--" + param.name.replace("_", "-"),
+            dest=param.name,
+            type=_parser(param.parse, param.metavar or param.name),
+            default=None,
+            metavar=param.metavar,
+            help=_help(param.doc) + default.replace("%", "%%"),
+        )
+    add_family_options(group)
 
 
 def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The options of :func:`add_run_options` the user gave, as filter arguments (the others
     keep the filter's defaults)."""
-    kwargs: dict[str, Any] = {}
-    for name in ("model", "weights", "device", "window", "overlap"):
-        value = getattr(args, name)
-        if value is not None:
-            kwargs[name] = value
+    from ..plugin.params import PARAMS
+
+    names = ["model", "weights"] + [p.name for p in PARAMS if p.parse is not None]
+    kwargs = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     return kwargs | family_options(args)
 
 
@@ -120,19 +133,9 @@ def check_overwrite(output: Path, overwrite: bool) -> None:
     """Refuse (exit code 2) an existing regular file unless ``overwrite``.
 
     Raises:
-        vsvsrpp.cli.errors.CliError: naming the file and the option.
+        vsvsrpp.errors.UsageError: naming the file and the option.
     """
-    from .errors import EXIT_USAGE, CliError
+    from ..errors import UsageError
 
     if output.is_file() and not overwrite:
-        raise CliError(f"{output} already exists; give --overwrite (-y) to replace it", EXIT_USAGE)
-
-
-def in_place(output: Path) -> bool:
-    """True when ``output`` exists and is not a regular file (a FIFO, a device): it is written
-    as a stream, not replaced by a renamed temporary file."""
-    try:
-        mode = output.stat().st_mode
-    except OSError:
-        return False
-    return not stat.S_ISREG(mode)
+        raise UsageError(f"{output} already exists; give --overwrite (-y) to replace it")

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .errors import EXIT_OK, EXIT_USAGE, CliError
+from ..errors import EXIT_OK, UsageError, VsvsrppError
 from .options import non_negative_float, non_negative_int, positive_int
 
 NAME = "make-sequences"
@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec.validate()
     except ValueError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
+        raise UsageError(str(e)) from None
     try:
         photos = find_photos(args.photo_dirs, [s.strip() for s in args.licenses.split(",") if s.strip()])
         manifest = build_sequences(photos, args.output, spec, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:
-        raise CliError(str(e)) from None
+        raise VsvsrppError(str(e)) from None
     licences = Counter(p["license"] for p in manifest["photos"])
     print(f"sequences  {len(manifest['sequences'])} x {spec.frames} frames of {width}x{height} in {args.output}")
     print(f"photos     {len(manifest['photos'])} ({', '.join(f'{n} {k}' for k, n in sorted(licences.items()))})")

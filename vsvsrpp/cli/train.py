@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import EXIT_OK, EXIT_USAGE, CliError
+from ..errors import EXIT_OK, UsageError, VsvsrppError
 from .options import non_negative_float, non_negative_int, positive_float, positive_int
 
 log = logging.getLogger("vsvsrpp.cli")
@@ -83,21 +83,21 @@ def run(args: argparse.Namespace) -> int:
     from ..tools import train as training
 
     if not args.train_dir.is_dir():
-        raise CliError(f"training folder not found: {args.train_dir}", EXIT_USAGE)
+        raise UsageError(f"training folder not found: {args.train_dir}")
     if args.val_dir is not None and not args.val_dir.is_dir():
-        raise CliError(f"validation folder not found: {args.val_dir}", EXIT_USAGE)
+        raise UsageError(f"validation folder not found: {args.val_dir}")
     values = {name: getattr(args, name) for name in ["train_dir", "work_dir", "num_workers"] + [o[1] for o in _options()]}
     paths = {k: str(values[k]) for k in ("train_dir", "work_dir", "val_dir") if values[k] is not None}
     config = training.TrainConfig(**(values | paths))
     try:
         config.validate()
     except ValueError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
+        raise UsageError(str(e)) from None
     try:
         result = training.train(config, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at, time_limit=args.time_limit)
     except (FileNotFoundError, ValueError, FloatingPointError, RuntimeError) as e:
         log.debug("training failed", exc_info=True)
-        raise CliError(f"training failed: {e}") from None
+        raise VsvsrppError(f"training failed: {e}") from None
     print(f"iterations  {result.iteration}")
     if result.losses:
         tail = result.losses[-10:]

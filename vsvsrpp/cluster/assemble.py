@@ -14,7 +14,9 @@ from pathlib import Path
 
 from ..runtime.segments import Segment
 from . import workdir as wd
-from .task import Encoding, count_frames
+from ..errors import OutputError
+from ..pipeline.ffmpeg import command, count_frames, file_url, has_audio
+from ..pipeline.spec import Encoding
 
 log = logging.getLogger("vsvsrpp.cluster")
 
@@ -38,21 +40,20 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
         output: the file to write (atomically: a temporary name next to it, renamed).
         num_frames: the source's frame count; the output must have as many.
         fps: the source's frame rate ``(num, den)``.
-        colors_args: ffmpeg's colour tags (:meth:`vsvsrpp.plugin.colors.Colors.ffmpeg_args`).
+        colors_args: ffmpeg's colour tags (:func:`vsvsrpp.pipeline.ffmpeg.color_args`).
         segment_encoding: how the segments were encoded; lossless ones are encoded with
             ``final``, others are copied.
         final: the output's encoder settings.
         container: ffmpeg's format name, or None to guess it from ``output``'s extension.
 
     Raises:
-        vsvsrpp.cli.errors.CliError: ffmpeg failed, or the output's frame count is wrong.
+        vsvsrpp.errors.OutputError: ffmpeg failed, or the output's frame count is wrong.
     """
     import subprocess
 
     import ffmpeg
 
-    from ..cli.encode import atomic_output, ffmpeg_path, has_audio
-    from ..cli.errors import CliError
+    from ..pipeline.encode import atomic_output
 
     listing = concat_list(workdir, segments)
     video = ffmpeg.input(str(listing), format="concat", safe=0)
@@ -64,18 +65,17 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
     else:
         opts["vcodec"] = "copy"
     if has_audio(source):
-        streams.append(ffmpeg.input(ffmpeg_path(source))["a?"])
+        streams.append(ffmpeg.input(file_url(source))["a?"])
         opts["acodec"] = "copy"
     if container:
         opts["format"] = container
     with atomic_output(output) as tmp:
-        cmd = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-xerror", "-y",
-               *ffmpeg.get_args(ffmpeg.output(*streams, ffmpeg_path(tmp), **opts))]  # fmt: skip
+        cmd = command(ffmpeg.output(*streams, file_url(tmp), **opts))
         log.debug("running %s", " ".join(cmd))
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if proc.returncode != 0:
             tail = proc.stderr.decode("utf-8", "replace").strip()[-4000:]
-            raise CliError(f"joining the segments of {output.name} failed (ffmpeg exit code {proc.returncode})" + (f":\n{tail}" if tail else ""))
+            raise OutputError(f"joining the segments of {output.name} failed (ffmpeg exit code {proc.returncode})" + (f":\n{tail}" if tail else ""))
         found = count_frames(tmp)
         if found != num_frames:
-            raise CliError(f"{output.name}: the joined segments hold {found} frames, the source {num_frames}; nothing written")
+            raise OutputError(f"{output.name}: the joined segments hold {found} frames, the source {num_frames}; nothing written")

@@ -17,7 +17,6 @@ precision: a GPU and a CPU compute different rounding).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import shutil
@@ -27,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..errors import UsageError, VsvsrppError
+from ..pipeline.spec import LOSSLESS, Encoding, RunSpec
 from ..runtime.segments import Segment, longest_first, plan_segments
 from . import workdir as wd
-from .task import LOSSLESS, Encoding, SegmentJob, run_segment
+from .task import SegmentJob, run_segment
 
 log = logging.getLogger("vsvsrpp.cluster")
 
@@ -41,13 +42,38 @@ POLL = 0.5
 
 def import_ray():
     """Ray, or a one-line error naming the extra that installs it."""
-    from ..cli.errors import CliError
-
     try:
         import ray
     except ImportError:
-        raise CliError("--ray needs Ray, which is not installed: pip install 'vsvsrpp[ray]'") from None
+        raise VsvsrppError("--ray needs Ray, which is not installed: pip install 'vsvsrpp[ray]'") from None
     return ray
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """How a run is spread over a Ray cluster.
+
+    Attributes:
+        address: the cluster (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``), ``""`` or None
+            for a local cluster started for the run.
+        segment_frames: output frames per task, rounded down to whole windows.
+        segment_codec: ``"ffv1"`` (lossless segments, encoded once more when joined) or
+            ``"final"`` (segments encoded with the run's encoding and joined as they are).
+        resume: keep the segments an interrupted run finished.
+        keep_work: keep the work directories after the outputs are written.
+        work_dir: where work directories go (None: next to each output).
+        cpus_per_task: CPUs (torch threads) per task on a cluster without GPUs.
+        retries: times a task is tried again when its worker dies.
+    """
+
+    address: str | None = None
+    segment_frames: int = 240
+    segment_codec: str = "ffv1"
+    resume: bool = False
+    keep_work: bool = False
+    work_dir: Path | None = None
+    cpus_per_task: int = 1
+    retries: int = DEFAULT_RETRIES
 
 
 @dataclass
@@ -75,7 +101,7 @@ def work_dir_for(output: Path, root: Path | None) -> Path:
 
 def _plan_task(path: str, kwargs: dict[str, Any], threads: int) -> dict[str, Any]:
     """Ray task: the filter's plan for ``path`` on the worker's device."""
-    from ..cli.upscale import open_source
+    from ..pipeline.source import open_source
     from ..plugin import entry
     from ..runtime.device import set_cpu_threads
 
@@ -103,7 +129,7 @@ class _ProgressBoard:
         return dict(self.frames)
 
 
-def _settings(job: FileJob, args: argparse.Namespace, encoding: Encoding) -> dict[str, Any]:
+def _settings(job: FileJob, options: ClusterOptions, encoding: Encoding) -> dict[str, Any]:
     """What decides the content of ``job``'s segments (stored in ``job.json``; resume checks it)."""
     from ..hub.download import sha256_of
 
@@ -118,36 +144,31 @@ def _settings(job: FileJob, args: argparse.Namespace, encoding: Encoding) -> dic
         "filter": kwargs,
         "plan": job.plan,
         "weights_sha256": sha256_of(weights) if weights else None,
-        "segment_frames": args.segment_frames,
+        "segment_frames": options.segment_frames,
         "segment_encoding": vars(encoding) if not encoding.is_lossless else "ffv1",
         "vsvsrpp": __version__,
     }
 
 
-def _open_file(key: int, source: Path, output: Path, args: argparse.Namespace, kwargs: dict[str, Any]) -> FileJob:
+def _open_file(key: int, source: Path, output: Path, options: ClusterOptions, kwargs: dict[str, Any]) -> FileJob:
     """Read what the driver needs to know of a source (rate, length, colours)."""
     import vapoursynth as vs
 
-    from ..cli.errors import CliError
-    from ..cli.upscale import open_source, output_format
-    from ..plugin.colors import MATRIX_BT709, Colors
+    from ..pipeline.ffmpeg import color_args
+    from ..pipeline.source import open_source, output_format, source_colors
 
     src = open_source(source)
-    try:
-        colors = Colors.from_video(src, fallback_matrix=MATRIX_BT709)
-    except ValueError as e:
-        raise CliError(f"{source}: {e}") from None
+    colors = source_colors(src, source)
     fmt = output_format(src.format)
     subsampled = fmt.color_family == vs.YUV and bool(fmt.subsampling_w or fmt.subsampling_h)
-    workdir = work_dir_for(output, args.work_dir.absolute() if args.work_dir else None)
+    workdir = work_dir_for(output, options.work_dir.absolute() if options.work_dir else None)
     return FileJob(key, source.absolute(), output.absolute(), workdir, src.num_frames, (src.fps_num, src.fps_den),
-                   colors.ffmpeg_args(subsampled=subsampled), kwargs)  # fmt: skip
+                   color_args(colors, subsampled=subsampled), kwargs)  # fmt: skip
 
 
 def _connect(ray, address: str | None, verbose: bool) -> bool:
     """Connect to the cluster at ``address`` (None: start a local one); True if started here."""
-    from ..cli import signals
-    from ..cli.errors import CliError
+    from ..pipeline import signals
 
     if ray.is_initialized():  # a caller (a test, a notebook) connected already
         return False
@@ -155,7 +176,7 @@ def _connect(ray, address: str | None, verbose: bool) -> bool:
     try:
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=verbose, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise CliError(f"cannot connect to the Ray cluster at {address}: {e}") from None
+        raise VsvsrppError(f"cannot connect to the Ray cluster at {address}: {e}") from None
     finally:
         signals.install()  # ray.init replaces the SIGTERM handler
     res = ray.cluster_resources()
@@ -164,71 +185,68 @@ def _connect(ray, address: str | None, verbose: bool) -> bool:
     return True
 
 
-def run(pairs: list[tuple[Path, Path]], args: argparse.Namespace, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Upscale each ``(input, output)`` pair on a Ray cluster (see the module's description).
+def run(spec: RunSpec, options: ClusterOptions) -> dict[str, Any]:
+    """Upscale each ``(input, output)`` pair of ``spec`` on a Ray cluster (see the module's
+    description).
 
     Args:
-        pairs: inputs (readable on every worker) and outputs (regular files).
-        args: the ``upscale`` options: ``ray`` (address or None), ``segment_frames``,
-            ``segment_codec`` ("ffv1" or "final"), ``resume``, ``keep_work``, ``work_dir``,
-            ``cpus_per_task``, ``retries``, encoder settings, ``window``/``overlap``.
-        kwargs: the filter arguments given (:func:`vsvsrpp.cli.options.run_kwargs`).
+        spec: the run: inputs (readable on every worker), outputs (regular files), filter
+            arguments, the output's encoding and container, progress.
+        options: how the run is spread over the cluster.
 
     Returns:
         A report: ``segments`` planned, ``computed`` and ``kept`` (done by an earlier run),
         ``tasks`` (each task's result: segment, worker PID and host, seconds), ``seconds``.
 
     Raises:
-        vsvsrpp.cli.errors.CliError: Ray missing or unreachable, a source or network that
-            cannot be used, a work directory of other settings, a segment that failed after
-            its retries, or a join that failed. Work directories are kept for ``--resume``.
+        vsvsrpp.errors.VsvsrppError: Ray missing or unreachable, a source or network that
+            cannot be used, a work directory of other settings (a UsageError), a segment that
+            failed after its retries, or a join that failed. Work directories are kept for
+            ``resume``.
     """
     ray = import_ray()
     started = time.monotonic()
-    final = Encoding(args.codec, args.crf, args.preset or None, args.pix_fmt)
-    encoding = LOSSLESS if args.segment_codec == "ffv1" else final
+    final = spec.encoding
+    encoding = LOSSLESS if options.segment_codec == "ffv1" else final
+    kwargs = dict(spec.filter_kwargs)
     if "weights" in kwargs:
-        kwargs = kwargs | {"weights": str(Path(kwargs["weights"]).absolute())}
-    files = [_open_file(k, i, o, args, kwargs) for k, (i, o) in enumerate(pairs)]
-    started_here = _connect(ray, args.ray, args.verbose > 0)
+        kwargs["weights"] = str(Path(kwargs["weights"]).absolute())
+    files = [_open_file(k, Path(i), Path(o), options, kwargs) for k, (i, o) in enumerate(spec.pairs)]
+    started_here = _connect(ray, options.address, spec.verbose)
     try:
-        return _run(ray, files, args, encoding, final) | {"seconds": time.monotonic() - started}
+        return _run(ray, files, spec, options, encoding, final) | {"seconds": time.monotonic() - started}
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _resources(ray, args: argparse.Namespace) -> dict[str, Any]:
+def _resources(ray, options: ClusterOptions) -> dict[str, Any]:
     """Each task's resources: one GPU when the cluster has GPUs, else ``--cpus-per-task`` CPUs
     (refused up front when no node has that many: the tasks would wait forever)."""
-    from ..cli.errors import EXIT_USAGE, CliError
-
     if ray.cluster_resources().get("GPU", 0) > 0:
         return {"num_gpus": 1, "num_cpus": 1}
     most = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
-    if args.cpus_per_task > most:
-        raise CliError(f"--cpus-per-task {args.cpus_per_task}: no node of the cluster has more than {most:g} CPUs", EXIT_USAGE)
-    return {"num_cpus": args.cpus_per_task}
+    if options.cpus_per_task > most:
+        raise UsageError(f"--cpus-per-task {options.cpus_per_task}: no node of the cluster has more than {most:g} CPUs")
+    return {"num_cpus": options.cpus_per_task}
 
 
-def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding, final: Encoding) -> dict[str, Any]:
-    from ..cli.errors import EXIT_USAGE, CliError
-
-    resources = _resources(ray, args)
+def _run(ray, files: list[FileJob], spec: RunSpec, options: ClusterOptions, encoding: Encoding, final: Encoding) -> dict[str, Any]:  # fmt: skip
+    resources = _resources(ray, options)
     threads = int(resources["num_cpus"])
-    for f, plan in zip(files, _plans(ray, files, args, resources)):
+    for f, plan in zip(files, _plans(ray, files, options, resources)):
         f.plan = plan
-        f.segments = plan_segments(f.num_frames, plan["window"], plan["overlap"], args.segment_frames)
+        f.segments = plan_segments(f.num_frames, plan["window"], plan["overlap"], options.segment_frames)
         try:
-            wd.open_job(f.workdir, _settings(f, args, encoding), args.resume)
+            wd.open_job(f.workdir, _settings(f, options, encoding), options.resume)
         except (FileExistsError, ValueError) as e:
-            raise CliError(str(e), EXIT_USAGE) from None
+            raise UsageError(str(e)) from None
         f.done = {s.index for s in f.segments if wd.is_done(f.workdir, s)}
         log.info("%s: window %d, overlap %d, tile %s on %s (%s); %d segments, %d done already",
                  f.input.name, plan["window"], plan["overlap"], plan["tile"], plan["device"], plan["precision"],
                  len(f.segments), len(f.done))  # fmt: skip
     board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
-    task = ray.remote(_segment_task).options(**resources, max_retries=args.retries, retry_exceptions=False)
+    task = ray.remote(_segment_task).options(**resources, max_retries=options.retries, retry_exceptions=False)
     todo = longest_first([(f, s) for f in files for s in f.segments if s.index not in f.done], lambda fs: fs[1])
     pending = {}
     for f, s in todo:
@@ -239,8 +257,8 @@ def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding
     try:
         for f in files:
             if len(f.done) == len(f.segments):
-                _join(f, encoding, final, args)
-        _follow(ray, pending, board, files, results, encoding, final, args)
+                _join(f, encoding, final, spec, options)
+        _follow(ray, pending, board, files, results, encoding, final, spec, options)
     except BaseException:
         for ref in pending:
             with contextlib.suppress(Exception):
@@ -254,19 +272,18 @@ def _run(ray, files: list[FileJob], args: argparse.Namespace, encoding: Encoding
     return {"segments": planned, "computed": computed, "kept": planned - computed, "tasks": results}
 
 
-def _plans(ray, files: list[FileJob], args: argparse.Namespace, resources: dict[str, Any]) -> list[dict[str, Any]]:
+def _plans(ray, files: list[FileJob], options: ClusterOptions, resources: dict[str, Any]) -> list[dict[str, Any]]:
     """Each file's plan (window, overlap, tile, device, precision): the one stored in its work
     directory when resuming (free memory may have changed since), else the filter's plan on a
     worker, one task per file, all at once."""
-    from ..cli.errors import EXIT_USAGE, CliError
     from ..runtime.windows import DEFAULT_OVERLAP
 
     try:  # refused before anything is planned
-        stored = [wd.stored_job(f.workdir, args.resume) for f in files]
+        stored = [wd.stored_job(f.workdir, options.resume) for f in files]
     except FileExistsError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
+        raise UsageError(str(e)) from None
     ask = [f for f, job in zip(files, stored) if not (job and isinstance(job.get("plan"), dict))]
-    task = ray.remote(_plan_task).options(**resources, max_retries=args.retries)
+    task = ray.remote(_plan_task).options(**resources, max_retries=options.retries)
     refs = [task.remote(str(f.input), f.filter_kwargs, int(resources["num_cpus"])) for f in ask]
     started = time.monotonic()
     planned = dict(zip((f.key for f in ask), _get(ray, refs, "planning")))
@@ -280,20 +297,18 @@ def _plans(ray, files: list[FileJob], args: argparse.Namespace, resources: dict[
 
 
 def _get(ray, refs: list, what: str) -> list:
-    """``ray.get`` with a task's error turned into a :class:`CliError` (its own message)."""
-    from ..cli.errors import CliError
-
+    """``ray.get`` with a task's error turned into a :class:`~vsvsrpp.errors.VsvsrppError` (its own message)."""
     try:
         return ray.get(refs)
     except ray.exceptions.RayTaskError as e:
         cause = getattr(e, "cause", None) or e
-        raise CliError(f"{what} failed: {cause}") from None
+        raise VsvsrppError(f"{what} failed: {cause}") from None
     except ray.exceptions.RayError as e:
-        raise CliError(f"{what} failed: {type(e).__name__}: {e}") from None
+        raise VsvsrppError(f"{what} failed: {type(e).__name__}: {e}") from None
 
 
 def _follow(ray, pending: dict, board, files: list[FileJob], results: list, encoding: Encoding, final: Encoding,
-            args: argparse.Namespace) -> None:  # fmt: skip
+            spec: RunSpec, options: ClusterOptions) -> None:  # fmt: skip
     """Wait for the segment tasks, show the frames done, join each file when it is complete."""
     import sys
 
@@ -301,7 +316,7 @@ def _follow(ray, pending: dict, board, files: list[FileJob], results: list, enco
 
     total = sum(f.num_frames for f in files)
     done_frames = sum(s.frames for f in files for s in f.segments if s.index in f.done)
-    bar = tqdm(total=total, initial=done_frames, unit="frame", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True,
+    bar = tqdm(total=total, initial=done_frames, unit="frame", file=sys.stderr, disable=not spec.progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
     try:
         while pending:
@@ -312,7 +327,7 @@ def _follow(ray, pending: dict, board, files: list[FileJob], results: list, enco
                 f.done.add(s.index)
                 done_frames += s.frames
                 if len(f.done) == len(f.segments):
-                    _join(f, encoding, final, args)
+                    _join(f, encoding, final, spec, options)
             running = {k: v for k, v in _board(ray, board).items() if k[1] not in files[k[0]].done}
             value = min(total, done_frames + sum(running.values()))
             if value > bar.n:
@@ -328,10 +343,10 @@ def _board(ray, board) -> dict:
         return {}
 
 
-def _join(f: FileJob, encoding: Encoding, final: Encoding, args: argparse.Namespace) -> None:
+def _join(f: FileJob, encoding: Encoding, final: Encoding, spec: RunSpec, options: ClusterOptions) -> None:
     from .assemble import assemble
 
-    assemble(f.workdir, f.segments, f.input, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, args.format)
+    assemble(f.workdir, f.segments, f.input, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, spec.container)
     log.info("wrote %s (%d frames, %d segments)", f.output, f.num_frames, len(f.segments))
-    if not args.keep_work:
+    if not options.keep_work:
         shutil.rmtree(f.workdir, ignore_errors=True)

@@ -11,7 +11,6 @@ name, checked (frame count), renamed, then recorded in a manifest
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
@@ -21,33 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import OutputError
+from ..pipeline.spec import LOSSLESS, Encoding
 from ..runtime.segments import Segment
 from . import workdir as wd
 
 #: Seconds between progress reports of a running segment to the driver.
 REPORT_INTERVAL = 0.5
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How segment files are encoded.
-
-    Attributes:
-        codec, crf, preset, pix_fmt: ffmpeg encoder settings (``crf``/``preset``/``pix_fmt``
-            None: not passed). :func:`lossless` gives FFV1 (the default intermediate).
-    """
-
-    codec: str
-    crf: int | None = None
-    preset: str | None = None
-    pix_fmt: str | None = None
-
-    @property
-    def is_lossless(self) -> bool:
-        return self.codec == "ffv1"
-
-
-LOSSLESS = Encoding("ffv1")
 
 
 @dataclass(frozen=True)
@@ -104,16 +83,16 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
         ``{"key", "index", "computed": bool, "pid", "host", "seconds"}``.
 
     Raises:
-        vsvsrpp.cli.errors.CliError: the source, the network or ffmpeg failed (the message says
+        vsvsrpp.errors.VsvsrppError: the source, the network or ffmpeg failed (the message says
             which); nothing is left under the segment's final name.
     """
     import vapoursynth as vs
 
-    from ..cli import upscale
-    from ..cli.encode import atomic_output, encode, ffmpeg_command, ffmpeg_path
-    from ..cli.errors import CliError
-    from ..runtime.device import set_cpu_threads
+    from ..pipeline import ffmpeg
+    from ..pipeline.encode import atomic_output, encode
+    from ..pipeline.source import network_clip
     from ..runtime import control
+    from ..runtime.device import set_cpu_threads
 
     started = time.monotonic()
     workdir, seg = Path(job.workdir), job.segment
@@ -129,17 +108,16 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
         set_cpu_threads(job.threads)
         vs.core.num_threads = job.threads
         control.reset()
-        _, out, colors = upscale.network_clip(Path(job.input), job.filter_kwargs, check_rate=False)
-        clip = upscale.for_ffmpeg(out)[seg.start : seg.end]
-        e = job.encoding
-        settings = argparse.Namespace(codec=e.codec, crf=e.crf, preset=e.preset, pix_fmt=e.pix_fmt, format="matroska", verbose=0)
+        _, out, colors = network_clip(Path(job.input), job.filter_kwargs, check_rate=False)
+        clip = ffmpeg.for_ffmpeg(out)[seg.start : seg.end]
+        tags = ffmpeg.clip_color_args(out, colors)
         if reporter is not None:
             control.add_listener(reporter)
         with atomic_output(final) as tmp:
-            encode(clip, ffmpeg_command(clip, colors, settings, ffmpeg_path(tmp), None), progress=False)
-            found = count_frames(tmp)
+            encode(clip, ffmpeg.encode_command(clip, tags, job.encoding, ffmpeg.file_url(tmp), container="matroska"), progress=False)
+            found = ffmpeg.count_frames(tmp)
             if found != seg.frames:
-                raise CliError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
+                raise OutputError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
         wd.record_done(workdir, seg, final, {"pid": os.getpid(), "host": result["host"]})
         done = True
     finally:
@@ -150,24 +128,3 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
             with contextlib.suppress(FileNotFoundError):
                 m.unlink()
     return result | {"computed": True, "seconds": time.monotonic() - started}
-
-
-def count_frames(path: Path) -> int:
-    """Video frames (packets of the first video stream) in a media file, counted by ffprobe.
-
-    Raises:
-        vsvsrpp.cli.errors.CliError: ffprobe failed or found no video stream.
-    """
-    import ffmpeg
-
-    from ..cli.encode import ffmpeg_path
-    from ..cli.errors import CliError
-
-    try:
-        info = ffmpeg.probe(ffmpeg_path(path), select_streams="v:0", count_packets=None)
-    except ffmpeg.Error as e:
-        raise CliError(f"ffprobe cannot read {path}: {(e.stderr or b'').decode('utf-8', 'replace').strip()}") from None
-    streams = info.get("streams") or []
-    if not streams or "nb_read_packets" not in streams[0]:
-        raise CliError(f"{path} has no video stream")
-    return int(streams[0]["nb_read_packets"])

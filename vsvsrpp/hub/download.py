@@ -53,11 +53,7 @@ _CHUNK = 1 << 20
 _NAME_HASH = re.compile(r"-([0-9a-fA-F]{8})(?:\.[^.-]*)?$")
 
 
-class DownloadError(RuntimeError):
-    """A checkpoint could not be downloaded or failed verification.
-
-    The message names the URL, what went wrong, and where the file can be placed by hand.
-    """
+from ..errors import DownloadError  # noqa: E402  (the package's error family; re-exported here)
 
 
 def cache_dir() -> Path:

@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UsageError
+
 __all__ = ["DEFAULT_MODEL", "MODELS", "SHIPPED_MODEL", "PretrainedModel", "default_for", "get"]
 
 _OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
@@ -237,12 +239,13 @@ def get(name: str) -> PretrainedModel:
     """Return the :class:`PretrainedModel` for a short name from :data:`MODELS`.
 
     Raises:
-        ValueError: if ``name`` is not in the table; the message lists the available names.
+        vsvsrpp.errors.UsageError: (a ``ValueError``) if ``name`` is not in the table; the message lists
+            the available names.
     """
     try:
         return MODELS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(MODELS)}") from None
+        raise UsageError(f"unknown model {name!r}; available: {', '.join(MODELS)}") from None
 
 
 def default_for(family: str) -> str:

@@ -1,10 +1,9 @@
-"""The one argument list of the filter entry points, and its validation.
+"""Validation of a call of the filter entry points against the one argument list.
 
-:data:`PARAMS` lists every argument the entry points share (after ``clip`` and ``model``), with
-its default and documentation; a family's extra call options (e.g. RealBasicVSR's
-``refine_threshold``) come from its architecture (:attr:`~vsvsrpp.arch.Architecture.options`).
-:mod:`vsvsrpp.plugin.entry` builds each entry point's signature and docstring from these, and
-:func:`validate` checks a call's values up front, before any frame is requested.
+:data:`~vsvsrpp.plugin.params.PARAMS` lists every argument the entry points share; a family's
+extra call options (e.g. RealBasicVSR's ``refine_threshold``) come from its architecture
+(:attr:`~vsvsrpp.arch.Architecture.options`). :func:`validate` checks a call's values up front,
+before any frame is requested.
 """
 
 from __future__ import annotations
@@ -20,73 +19,11 @@ import torch
 import vapoursynth as vs
 
 from ..arch import CallOption
+from ..errors import UsageError
 from ..runtime.device import resolve_device, resolve_precision
-from ..runtime.memory import MIN_TILE
-from ..runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW
-from .colors import DITHER_TYPES, format_problem
-
-#: Mean absolute difference of consecutive frames' luma (0..1, on a copy at most 256 px wide)
-#: above which the detector declares a scene cut; the value misc.SCDetect uses.
-DEFAULT_SCENE_THRESHOLD = 0.1
-
-
-@dataclass(frozen=True)
-class Param:
-    """One keyword argument of the entry points: its default, annotation and documentation."""
-
-    name: str
-    default: Any
-    annotation: str
-    doc: str
-
-
-PARAMS: tuple[Param, ...] = (
-    Param("weights", None, "str | os.PathLike | None",
-          "path of a checkpoint to use instead of ``model`` (official or custom, mmediting layout or a bare "
-          "state dict; the architecture is read from the state dict)."),
-    Param("device", None, "str | int | None",
-          "torch device: ``\"cpu\"``, ``\"cuda\"``, ``\"cuda:1\"`` or a CUDA index; default CUDA when available, "
-          "else the CPU."),
-    Param("window", None, "int | None",
-          f"output frames per network pass (>= 1). Memory grows linearly with ``window + 2 * overlap``; longer "
-          f"windows give propagation more frames. ``None``: the longest window up to {DEFAULT_WINDOW} that fits "
-          "the device's free memory (:mod:`vsvsrpp.runtime.memory`); pass a number for output independent of the "
-          "machine. ``window >= clip.num_frames`` runs the whole clip in one pass."),
-    Param("overlap", DEFAULT_OVERLAP, "int",
-          "context frames run on each side of a window and discarded (>= 0), so frames at window boundaries "
-          "still see neighbours on both sides."),
-    Param("scene_detect", True, "bool",
-          "where a frame carries neither ``_SceneChangePrev`` nor (on the frame before) ``_SceneChangeNext``, "
-          "detect cuts from the luma difference of consecutive frames. Windows never propagate across a cut."),
-    Param("scene_threshold", DEFAULT_SCENE_THRESHOLD, "float",
-          "detector threshold: mean absolute luma difference of consecutive frames, in (0, 1]."),
-    Param("matrix", None, "int | None", "YUV matrix (H.273 code) overriding the clip's ``_Matrix``."),
-    Param("output_format", None, "int | vs.VideoFormat | None",
-          "result format (a ``vs.PresetVideoFormat`` or format id; YUV, RGB or GRAY at 8-16 bit integer or "
-          "16/32 bit float); default the input's own format, converted back with the source's matrix, range and "
-          "chroma location."),
-    Param("dither", "none", "str",
-          "for integer outputs: ``\"none\"`` (round to nearest), ``\"ordered\"``, ``\"random\"`` or "
-          "``\"error_diffusion\"``."),
-    Param("precision", "auto", "str",
-          "``\"auto\"`` (fp16 on CUDA, fp32 on the CPU), ``\"fp32\"``, ``\"fp16\"`` or ``\"bf16\"``. Flow, sampling "
-          "grids and deformable offsets stay float32 in all modes."),
-    Param("tile", None, "int | None",
-          f"process frames in tiles of at most this many input pixels a side (>= {MIN_TILE}); chosen automatically "
-          "when not even a short window fits in memory, and halved after a CUDA out-of-memory error. See "
-          "``exact_tiles``."),
-    Param("exact_tiles", None, "bool | None",
-          "``True``: step-wise tiles, every stage of the network run tile by tile on whole-frame features "
-          "(BasicVSR++ only; the output equals whole frames; only the transients shrink). ``False``: independent "
-          "tiles, each a pass of its own with a context margin of the network's reach and flow from whole frames "
-          "(the least memory; propagation differs slightly near tile edges). ``None``: step-wise where the family "
-          "has them when ``tile`` is given, else as the memory plan chooses."),
-    Param("offload", None, "bool | None",
-          "``True``: keep each pass's per-frame features in host memory between uses, bringing them back to the "
-          "device when needed (exact: the output is the same; bounded device memory for long windows, more "
-          "transfers; changes nothing on the CPU). ``False``: keep them on the device. ``None``: as the memory "
-          "plan chooses (never when ``window`` is given)."),
-)
+from ..runtime.windows import MIN_TILE
+from .colors import format_problem
+from .params import DEFAULT_SCENE_THRESHOLD, DITHER_TYPES, PARAMS, Param  # noqa: F401  (PARAMS, Param re-exported)
 
 
 @dataclass(frozen=True)
@@ -123,7 +60,7 @@ class FilterArgs:
 
 def _int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -133,20 +70,20 @@ def _optional_int(value: Any, name: str, minimum: int) -> int | None:
 
 def _optional_bool(value: Any, name: str) -> bool | None:
     if value is not None and not isinstance(value, (bool, numbers.Integral)):
-        raise ValueError(f"{name} must be True, False or None, got {value!r}")
+        raise UsageError(f"{name} must be True, False or None, got {value!r}")
     return None if value is None else bool(value)
 
 
 def _source(model: Any, weights: Any) -> str | os.PathLike:
     if not isinstance(model, str):
-        raise ValueError(
+        raise UsageError(
             f"model must be a registry name such as 'reds4', got {model!r} ({type(model).__name__}); "
             "pass checkpoint files with weights=PATH"
         )
     if weights is None:
         return model
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be the path of a checkpoint file, got {weights!r} ({type(weights).__name__})")
+        raise UsageError(f"weights must be the path of a checkpoint file, got {weights!r} ({type(weights).__name__})")
     return Path(weights)
 
 
@@ -156,12 +93,12 @@ def _output_format(value: Any) -> vs.VideoFormat | None:
     try:
         fmt = vs.core.get_video_format(value)
     except (vs.Error, TypeError, ValueError) as e:
-        raise ValueError(f"output_format {value!r} is not a VapourSynth format: {e}") from None
+        raise UsageError(f"output_format {value!r} is not a VapourSynth format: {e}") from None
     if fmt.id == vs.NONE:
-        raise ValueError(f"output_format {value!r} is not a YUV, RGB or GRAY format, e.g. vs.YUV420P10 or vs.RGBS")
+        raise UsageError(f"output_format {value!r} is not a YUV, RGB or GRAY format, e.g. vs.YUV420P10 or vs.RGBS")
     problem = format_problem(fmt)
     if problem:
-        raise ValueError(f"output_format: {problem}; e.g. vs.YUV420P10 or vs.RGBS")
+        raise UsageError(f"output_format: {problem}; e.g. vs.YUV420P10 or vs.RGBS")
     return fmt
 
 
@@ -174,11 +111,11 @@ def validate(values: Mapping[str, Any], options: tuple[CallOption, ...], named: 
     """
     threshold = values["scene_threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold <= 1:
-        raise ValueError(f"scene_threshold must be a number in (0, 1], got {threshold!r}")
+        raise UsageError(f"scene_threshold must be a number in (0, 1], got {threshold!r}")
     if not isinstance(values["scene_detect"], (bool, numbers.Integral)):
-        raise ValueError(f"scene_detect must be True or False, got {values['scene_detect']!r}")
+        raise UsageError(f"scene_detect must be True or False, got {values['scene_detect']!r}")
     if values["dither"] not in DITHER_TYPES:
-        raise ValueError(f"dither must be one of {', '.join(DITHER_TYPES)}, got {values['dither']!r}")
+        raise UsageError(f"dither must be one of {', '.join(DITHER_TYPES)}, got {values['dither']!r}")
     device = resolve_device(values["device"])
     given = {o.name: o.validate(values[o.name]) for o in options if values.get(o.name) is not None}
     return FilterArgs(

@@ -3,7 +3,7 @@
 One class, :class:`Colors`, holds a clip's matrix, range, chroma location, primaries and
 transfer (ITU-T H.273 codes, read from frame properties); one guesser,
 :func:`guess_matrix`, supplies the matrix of untagged YUV from the frame size. The filter and
-the command line both use them; the command line also turns them into ffmpeg's tags.
+the file pipeline both use them; :mod:`vsvsrpp.pipeline.ffmpeg` turns them into ffmpeg's tags.
 
 ``_Range`` (R74+) and zimg count 0 = limited, 1 = full; the deprecated ``_ColorRange`` counts the
 other way round and is read as a fallback. ``core.resize`` lets frame properties override its
@@ -19,29 +19,12 @@ from typing import Any
 
 import vapoursynth as vs
 
-# VapourSynth / ITU-T H.273 codes -> ffmpeg option values.
-FFMPEG_COLORSPACE = {
-    0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
-    8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 14: "ictcp",
-}
-FFMPEG_PRIMARIES = {
-    1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
-    9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "jedec-p22",
-}
-FFMPEG_TRANSFER = {
-    1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-    9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
-    14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67",
-}
-FFMPEG_CHROMALOC = {0: "left", 1: "center", 2: "topleft", 3: "top", 4: "bottomleft", 5: "bottom"}
+from .params import DITHER_TYPES  # noqa: F401  (re-exported: the dither types of core.resize)
 
-MATRIX_UNSPECIFIED = 2
-MATRIX_BT709 = 1
-MATRIX_BT601 = 6  # SMPTE 170M
-RANGE_LIMITED = 0  # VapourSynth's _Range and zimg's range: 0 limited, 1 full
-RANGE_FULL = 1
-CHROMALOC_LEFT = 0
-
+#: H.273 colour primaries and transfer codes the package passes on (unspecified, reserved and
+#: unknown codes are dropped); :mod:`vsvsrpp.pipeline.ffmpeg` names each for ffmpeg.
+PRIMARIES_CODES = frozenset({1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 22})
+TRANSFER_CODES = frozenset({1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18})
 
 MATRIX_RGB = 0
 MATRIX_BT709 = 1
@@ -55,8 +38,6 @@ TRANSFER_PQ, TRANSFER_HLG = 16, 18
 #: H.273 matrix codes that zimg converts YUV with: BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M,
 #: YCgCo, BT.2020 NCL/CL, chromaticity-derived NCL/CL, ICtCp (0, "RGB", is not a YUV matrix).
 SUPPORTED_MATRICES = (1, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14)
-#: Dither types of ``core.resize`` for integer outputs; "none" rounds to nearest.
-DITHER_TYPES = ("none", "ordered", "random", "error_diffusion")
 
 
 def _prop_int(props: Mapping[str, Any], key: str) -> int | None:
@@ -100,7 +81,7 @@ def source_range(props: Mapping[str, Any], is_rgb: bool = False) -> int:
 def source_chromaloc(props: Mapping[str, Any]) -> int:
     """The chroma location (``_ChromaLocation``, 0..5); left (0, MPEG-2 style) when absent."""
     value = _prop_int(props, "_ChromaLocation")
-    if value is not None and value in FFMPEG_CHROMALOC:
+    if value is not None and 0 <= value <= 5:  # H.273 chroma sample locations (left .. bottom)
         return value
     return CHROMALOC_LEFT
 
@@ -191,8 +172,8 @@ class Colors:
                 convert (the message says what to pass).
         """
         primaries, transfer = _prop_int(props, "_Primaries"), _prop_int(props, "_Transfer")
-        primaries = primaries if primaries in FFMPEG_PRIMARIES else None
-        transfer = transfer if transfer in FFMPEG_TRANSFER else None
+        primaries = primaries if primaries in PRIMARIES_CODES else None
+        transfer = transfer if transfer in TRANSFER_CODES else None
         if family != vs.YUV:
             return cls(family, None, source_range(props, is_rgb=family == vs.RGB), CHROMALOC_LEFT, primaries, transfer)
         guessed = False
@@ -219,25 +200,6 @@ class Colors:
         return cls.from_props(
             clip.get_frame(0).props, clip.format.color_family, clip.width, clip.height, matrix, fallback_matrix
         )
-
-    def ffmpeg_args(self, subsampled: bool = True) -> dict[str, str]:
-        """ffmpeg output options tagging the encoded stream's colours.
-
-        RGB sources get no ``colorspace``/``color_range``: ffmpeg may convert them to YUV for
-        encoders without RGB support, and the tags would then be wrong.
-        """
-        args: dict[str, str] = {}
-        if self.family != vs.RGB:
-            if self.matrix in FFMPEG_COLORSPACE:
-                args["colorspace"] = FFMPEG_COLORSPACE[self.matrix]
-            args["color_range"] = "pc" if self.range == RANGE_FULL else "tv"
-            if subsampled and self.family == vs.YUV:
-                args["chroma_sample_location"] = FFMPEG_CHROMALOC[self.chromaloc]
-        if self.primaries is not None:
-            args["color_primaries"] = FFMPEG_PRIMARIES[self.primaries]
-        if self.transfer is not None:
-            args["color_trc"] = FFMPEG_TRANSFER[self.transfer]
-        return args
 
 
 # ---------------------------------------------------------------------------------------------

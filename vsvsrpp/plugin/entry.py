@@ -102,7 +102,7 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
             host_free_bytes=host_free, margin=d.reach, offload=a.offload,
         )  # fmt: skip
     except MemoryError as e:
-        where = "use device='cpu' or " if a.device.type == "cuda" else ""
+        where = "use the CPU (device='cpu', on the command line --device cpu) or " if a.device.type == "cuda" else ""
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
     offload = chosen.offload if a.offload is None else a.offload  # (on the CPU it changes nothing)
     if (chosen.tile is not None and a.tile is None) or offload != engine.offload:

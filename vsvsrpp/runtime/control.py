@@ -24,8 +24,7 @@ _listeners: list[Callable[[float], None]] = []
 _listeners_guard = threading.Lock()
 
 
-class Cancelled(RuntimeError):
-    """Raised inside a pass (and before one starts) once :func:`cancel` was called."""
+from ..errors import Cancelled  # noqa: E402  (raised inside a pass, and before one starts, once cancel() was called)
 
 
 def cancel() -> None:

@@ -52,7 +52,7 @@ def resolve_device(device: str | int | torch.device | None) -> torch.device:
         raise ValueError(f"device {device!r} is not supported: the networks run on 'cpu' or 'cuda[:N]'")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
+            raise ValueError(f"device {device!r} requested but CUDA is not available; use the CPU: device='cpu' (on the command line: --device cpu)")
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
             raise ValueError(f"device {device!r} does not exist: {count} CUDA device(s) visible (cuda:0 to cuda:{count - 1})")

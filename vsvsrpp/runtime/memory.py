@@ -43,15 +43,13 @@ import torch
 
 from ..arch import MemoryShape
 from ..arch.blocks import FLOW_BATCH_PIXELS
-from .windows import DEFAULT_WINDOW
+from .windows import DEFAULT_WINDOW, MIN_TILE
 
 #: Fraction of the free memory a pass may use (the rest covers the allocator's slack, cached
 #: output windows and everything else in the process).
 BUDGET_FRACTION = 0.7
 #: Shortest window the planner chooses before it resorts to spatial tiles.
 MIN_WINDOW = 6
-#: Smallest tile side (LR pixels) the planner or the OOM back-off goes down to.
-MIN_TILE = 64
 
 
 #: Bytes SPyNet holds per pixel of a batch of frame pairs at full resolution (its first level

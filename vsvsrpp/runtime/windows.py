@@ -29,6 +29,9 @@ from dataclasses import dataclass
 DEFAULT_WINDOW = 24
 #: Context frames run on each side of a window and discarded.
 DEFAULT_OVERLAP = 4
+#: Smallest spatial tile side (LR pixels) the memory planner or the OOM back-off goes down to
+#: (:mod:`vsvsrpp.runtime.memory`); here, beside the other grid sizes, as plain data.
+MIN_TILE = 64
 
 
 @dataclass(frozen=True)

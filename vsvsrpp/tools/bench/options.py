@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from ... import arch
+from ...errors import UsageError
 from ...hub import registry
 from ...runtime.device import PRECISIONS, resolve_device
 
 
-class BenchError(ValueError):
+class BenchError(UsageError):
     """Options that cannot be benchmarked (bad size, unknown precision, missing file...)."""
 
 

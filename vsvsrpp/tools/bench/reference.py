@@ -26,6 +26,7 @@ import torch
 from ... import arch
 from ...arch import Architecture
 from ...arch.basicvsrpp import BasicVSRPPConfig
+from ...errors import VsvsrppError
 from ...hub.checkpoint import read_state_dict
 from ...runtime.device import PRECISIONS
 from . import programs
@@ -44,7 +45,7 @@ REFERENCE_MARKER = "vsvsrpp-reference.json"
 INSTALL_LOG = "vsvsrpp-install.log"
 
 
-class ReferenceUnavailable(RuntimeError):
+class ReferenceUnavailable(VsvsrppError, RuntimeError):
     """The reference environment could not be built or run (the message says why)."""
 
 

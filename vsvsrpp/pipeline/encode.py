@@ -1,44 +1,32 @@
-"""The ffmpeg end of ``vsvsrpp upscale``: the command line that encodes a clip, and feeding it.
+"""Feeding ffmpeg, and outputs that are complete or absent.
 
-The clip goes to ffmpeg's stdin as Y4M (or raw planar GBR for RGB clips); ffmpeg's stderr is
-drained on a thread and its tail reported on failure. ffmpeg-python builds the command line.
-The frames are fed from a thread; the main thread handles signals, watches ffmpeg and the
-output pipe, and cancels the running network pass when the output can no longer be written.
+:func:`encode` runs an ffmpeg command (:func:`vsvsrpp.pipeline.ffmpeg.encode_command`) and
+streams a clip into its stdin (Y4M, or raw planar GBR for RGB clips) from a thread; ffmpeg's
+stderr is drained on another and its tail reported on failure. The main thread handles
+signals, watches ffmpeg and the output pipe, and cancels the running network pass when the
+output can no longer be written. :func:`atomic_output` writes a file under a temporary name and
+renames it on success.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
 import secrets
 import select
 import signal
+import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from ..errors import OutputError, ReaderGone, VsvsrppError
 from ..runtime import control
-from .errors import EXIT_BROKEN_PIPE, CliError
 
-log = logging.getLogger("vsvsrpp.cli")
-
-#: Container written to stdout when OUTPUT is '-' and no --format is given.
-DEFAULT_STDOUT_FORMAT = "matroska"
-
-
-def rgb_pix_fmt(bits: int) -> str:
-    """ffmpeg's planar GBR pixel format for ``bits`` per sample (VapourSynth writes >8 bit as
-    16-bit little-endian words)."""
-    if bits == 8:
-        return "gbrp"
-    if bits in (9, 10, 12, 14, 16):
-        return f"gbrp{bits}le"
-    raise CliError(f"RGB sources with {bits} bits per sample are not supported")
+log = logging.getLogger("vsvsrpp.pipeline")
 
 
 class _StderrReader(threading.Thread):
@@ -61,61 +49,6 @@ class _StderrReader(threading.Thread):
         return "\n".join(text.splitlines()[-lines:])
 
 
-def ffmpeg_path(path: Path) -> str:
-    """``path`` as an ffmpeg URL that cannot be mistaken for an option or a protocol."""
-    return "file:" + str(Path(path).absolute())
-
-
-def has_audio(path: Path) -> bool:
-    import ffmpeg
-
-    try:
-        info = ffmpeg.probe(ffmpeg_path(path))
-    except ffmpeg.Error as e:
-        log.warning("ffprobe failed on %s, audio is not copied: %s", path, (e.stderr or b"").decode("utf-8", "replace").strip())
-        return False
-    except FileNotFoundError:
-        log.warning("ffprobe not found, audio is not copied")
-        return False
-    return any(s.get("codec_type") == "audio" for s in info.get("streams", []))
-
-
-def ffmpeg_command(clip, colors, args: argparse.Namespace, target: str, audio_from: Path | None) -> list[str]:
-    """The ffmpeg command line encoding ``clip`` (fed on stdin) to ``target``, tagged with
-    ``colors`` (a :class:`vsvsrpp.plugin.colors.Colors`) and copying ``audio_from``'s audio."""
-    import ffmpeg
-    import vapoursynth as vs
-
-    fps = f"{clip.fps_num}/{clip.fps_den}"
-    fmt = clip.format
-    if fmt.color_family == vs.RGB:
-        video_in = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt=rgb_pix_fmt(fmt.bits_per_sample), s=f"{clip.width}x{clip.height}", framerate=fps)
-    else:
-        video_in = ffmpeg.input("pipe:0", format="yuv4mpegpipe")
-    streams = [video_in["v"]]
-    out_opts: dict[str, Any] = {"vcodec": args.codec, "r": fps}
-    if args.crf is not None:
-        out_opts["crf"] = args.crf
-    if args.preset:
-        out_opts["preset"] = args.preset
-    if args.pix_fmt:
-        out_opts["pix_fmt"] = args.pix_fmt
-    subsampled = fmt.color_family == vs.YUV and (fmt.subsampling_w or fmt.subsampling_h)
-    out_opts.update(colors.ffmpeg_args(subsampled=bool(subsampled)))
-    if audio_from is not None:
-        streams.append(ffmpeg.input(ffmpeg_path(audio_from))["a"])
-        out_opts["acodec"] = "copy"
-    if args.format:
-        out_opts["format"] = args.format
-    elif target == "pipe:1":
-        out_opts["format"] = DEFAULT_STDOUT_FORMAT
-    node = ffmpeg.output(*streams, target, **out_opts)
-    loglevel = "warning" if args.verbose else "error"
-    # -xerror: ffmpeg otherwise exits 0 after a failed write (a full disk: a cut-short file
-    # reported as success; a FIFO whose reader left: the run goes on to the end).
-    return ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", loglevel, "-xerror", "-y", *ffmpeg.get_args(node)]
-
-
 def partial_path(output: Path) -> Path:
     """A fresh hidden temporary name next to ``output`` with the same extension."""
     return output.with_name(f".{output.stem}.partial-{secrets.token_hex(4)}{output.suffix}")
@@ -128,14 +61,18 @@ def atomic_output(output: Path) -> Iterator[Path]:
     interrupted), so that ``output`` is either complete or untouched.
 
     Raises:
-        CliError: the block ended normally but wrote nothing to the temporary path.
+        vsvsrpp.errors.OutputError: the block ended normally but wrote nothing to the temporary
+            path, or the rename failed.
     """
     tmp = partial_path(output)
     try:
         yield tmp
         if not tmp.is_file():
-            raise CliError(f"nothing was written to {output}")
-        os.replace(tmp, output)
+            raise OutputError(f"nothing was written to {output}")
+        try:
+            os.replace(tmp, output)
+        except OSError as e:
+            raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -234,14 +171,15 @@ def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) 
     reaped on any exception.
 
     Raises:
-        CliError: ffmpeg failed (with its stderr tail), processing failed, or (exit code 141)
-            the reader of stdout went away.
+        vsvsrpp.errors.OutputError: ffmpeg failed (with its stderr tail) or could not be started.
+        vsvsrpp.errors.ReaderGone: the reader of stdout (or of a FIFO) went away.
+        vsvsrpp.errors.VsvsrppError: processing failed (the filter's message).
     """
     log.debug("running %s", " ".join(cmd))
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
-        raise CliError("ffmpeg not found; install it and make sure it is on PATH") from None
+        raise OutputError("ffmpeg not found; install it and make sure it is on PATH") from None
     reader = _StderrReader(proc.stderr)
     reader.start()
     bar = _Progress(clip.num_frames, progress)
@@ -266,12 +204,22 @@ def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) 
         bar.close()
         reader.join(timeout=5)
     if gone or (watch_stdout and reader_gone(1)):
-        raise CliError("the reader of the output pipe went away; stopped", EXIT_BROKEN_PIPE)
+        raise ReaderGone("the reader of the output pipe went away; stopped")
     if rc != 0:
         tail = reader.tail()
         if "Broken pipe" in tail or rc == -signal.SIGPIPE:  # a FIFO or device output whose reader went away
-            raise CliError("the reader of the output went away (broken pipe); stopped", EXIT_BROKEN_PIPE)
-        raise CliError(f"ffmpeg failed (exit code {rc})" + (f":\n{tail}" if tail else ""))
+            raise ReaderGone("the reader of the output went away (broken pipe); stopped")
+        raise OutputError(f"ffmpeg failed (exit code {rc})" + (f":\n{tail}" if tail else ""))
     if feeder.error is not None:
         log.debug("frame output failed", exc_info=feeder.error)
-        raise CliError(f"processing failed: {feeder.error}")
+        raise VsvsrppError(f"processing failed: {feeder.error}")
+
+
+def in_place(output: Path) -> bool:
+    """True when ``output`` exists and is not a regular file (a FIFO, a device): it is written
+    as a stream, not replaced by a renamed temporary file."""
+    try:
+        mode = Path(output).stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
