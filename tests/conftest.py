@@ -77,3 +77,30 @@ def identity_checkpoint(tmp_path_factory) -> Path:
         ckpt["state_dict"][k].zero_()
     torch.save(ckpt, path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast tier stays fast: unmarked tests that took longer than this are listed after a run.
+# ---------------------------------------------------------------------------------------------
+
+#: Seconds (setup + call + teardown) above which an unmarked test is listed as one to mark slow.
+SLOW_TEST_SECONDS = 5.0
+_durations: dict[str, float] = {}
+_unmarked: set[str] = set()
+
+
+def pytest_collection_modifyitems(items):
+    _unmarked.update(item.nodeid for item in items if item.get_closest_marker("slow") is None)
+
+
+def pytest_runtest_logreport(report):
+    if report.nodeid in _unmarked:
+        _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    slow = sorted(((t, n) for n, t in _durations.items() if t > SLOW_TEST_SECONDS), reverse=True)
+    if slow:
+        terminalreporter.section(f"unmarked tests over {SLOW_TEST_SECONDS:g} s: mark them @pytest.mark.slow or make them faster")
+        for seconds, nodeid in slow:
+            terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}")

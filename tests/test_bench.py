@@ -350,6 +350,7 @@ def fake_reference_venv(tmp_path):
     return venv
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the stand-in venv is a shell script")
 def test_reference_programs_run_in_another_python(fake_reference_venv):
     result = bench.run_benchmark(_tiny(reference=True, reference_venv=fake_reference_venv))
@@ -536,6 +537,7 @@ def test_cli_weights_and_model_of_another_family(capsys, monkeypatch, tiny_realb
     assert doc["results"][0]["model_only"]["ms_per_frame"] > 0
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(capsys):
     argv = ["bench", "--sizes", "64x64", "--frames", "2", "--device", "cpu", "--precision", "fp32,bf16",
             "--mid-channels", "8", "--num-blocks", "1"]  # fmt: skip
@@ -555,6 +557,7 @@ def test_cli_end_to_end(capsys):
     assert "64x64 fp32: vspipe start-up subtracted" in out and "vspipe's own timer" in out
 
 
+@pytest.mark.slow
 def test_cli_realbasicvsr_end_to_end_without_reference(capsys, tmp_path):
     venv = tmp_path / "never-built"
     argv = ["bench", "--sizes", "64x64", "--frames", "2", "--device", "cpu", "--json", "--arch", "realbasicvsr",

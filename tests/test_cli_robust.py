@@ -155,7 +155,8 @@ def _upscale_args(job: dict, output: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("sig", "code"),
-    [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow), pytest.param(signal.SIGHUP, 129, marks=pytest.mark.slow)],
+    [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow),
+     pytest.param(signal.SIGHUP, 129, marks=pytest.mark.slow)],
 )
 def test_signal_mid_pass_ends_promptly_and_leaves_nothing(slow_job, tmp_path, sig, code):
     out_dir = tmp_path / "out"

@@ -63,7 +63,8 @@ def reference(engine):
     return frames, np.stack([frame_to_array(r.node.get_frame(n)) for n in range(T)])
 
 
-@pytest.mark.parametrize("num_threads", [1, 2, 4, 16])
+@pytest.mark.parametrize("num_threads", [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(4, marks=pytest.mark.slow),
+                                         pytest.param(16, marks=pytest.mark.slow)])  # fmt: skip
 def test_parallel_ordered_requests_compute_each_window_once(engine, reference, num_threads):
     frames, expected = reference
     core.num_threads = num_threads
@@ -73,6 +74,7 @@ def test_parallel_ordered_requests_compute_each_window_once(engine, reference, n
     assert len(r.results) <= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_threads", [2, 16])
 def test_random_seeks_give_identical_frames(engine, reference, num_threads):
     frames, expected = reference
@@ -119,6 +121,7 @@ print(first[0], first[1], *rss())
 """
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_clip_length(tiny_checkpoint, tmp_path):
     """Resident memory after 2,000 frames stays within a fixed bound of that after 100.
 
@@ -157,6 +160,7 @@ def vspipe():
     return shutil.which("vspipe", path=str(Path(sys.executable).parent)) or "vspipe"
 
 
+@pytest.mark.slow
 def test_vspipe_end_frame_stops_promptly(vpy):
     t0 = time.monotonic()
     res = subprocess.run([vspipe(), "-c", "y4m", "-e", "20", str(vpy), "-"], capture_output=True, timeout=300,
@@ -166,6 +170,7 @@ def test_vspipe_end_frame_stops_promptly(vpy):
     assert time.monotonic() - t0 < 120
 
 
+@pytest.mark.slow
 def test_vspipe_exits_when_the_reader_goes_away(vpy):
     proc = subprocess.Popen([vspipe(), "-c", "y4m", str(vpy), "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))

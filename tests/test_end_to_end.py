@@ -47,6 +47,7 @@ def run_vspipe_into_ffmpeg(src: Path, weights: Path, out: Path) -> bytes:
     return err
 
 
+@pytest.mark.slow
 def test_vspipe_generated_clip(tmp_path, tiny_checkpoint):
     src = tmp_path / "gen.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=72x56:rate=25", "-frames:v", "7",
@@ -72,6 +73,7 @@ def color_tags(path: Path) -> dict:
     return {k: info.get(k) for k in ("color_space", "color_range", "color_primaries", "color_transfer", "chroma_location")}
 
 
+@pytest.mark.slow
 def test_vspipe_route_is_tagged_like_the_command_line(tmp_path, tiny_checkpoint):
     """The README's vspipe line, with `vsvsrpp ffmpeg-tags`, tags the output as `vsvsrpp upscale` does
     (a BT.601 source: untagged, players would take HD as BT.709)."""

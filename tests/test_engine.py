@@ -100,6 +100,7 @@ def test_tiles_of_a_constant_frame_blend_without_seams(tiny_checkpoint):
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_tiled_output_stays_close_to_whole_frames(parity_x4):
     path, lq = parity_x4
     lq = torch.nn.functional.interpolate(lq, size=(96, 128), mode="bilinear", align_corners=False)

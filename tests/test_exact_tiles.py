@@ -114,7 +114,7 @@ def tiled_vs_whole(model: BasicVSRPlusPlus, x: torch.Tensor, tile: int, flows=No
 
 # (scale, frames, height, width, tile in input pixels): tiles that do and do not divide the
 # frame, one frame (no alignment), two (first order only), a tile as large as the frame
-EQUAL_CASES = [(4, 5, 70, 150, 32), (4, 5, 70, 150, 64), (4, 1, 70, 150, 32), (4, 2, 64, 64, 40), (4, 3, 64, 96, 200),
+EQUAL_CASES = [pytest.param(4, 5, 70, 150, 32, marks=pytest.mark.slow), (4, 5, 70, 150, 64), (4, 1, 70, 150, 32), (4, 2, 64, 64, 40), (4, 3, 64, 96, 200),
                (1, 4, 256, 300, 128)]  # fmt: skip
 
 
@@ -127,6 +127,7 @@ def test_step_wise_tiles_equal_whole_frames(scale, t, h, w, tile):
     assert tiled_vs_whole(model, x, tile, flows) <= 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [4, 1])
 def test_each_halo_is_the_least_that_is_exact(scale, monkeypatch):
     """One pixel less of context in any stage shows (so the equality test above would see a

@@ -138,6 +138,7 @@ def test_fp32_fast_path_matches_exact_on_parity_vectors(name):
     assert (fast - torch.from_numpy(data["out"][0]).clamp(0, 1)).abs().max().item() <= 1e-4
 
 
+@pytest.mark.slow
 def test_fp32_fast_path_matches_exact_on_real_frames(demo_frames):
     path = PARITY / "basicvsrpp_c16n2_x4.pth"
     if not path.exists():
@@ -168,6 +169,7 @@ def test_bf16_fast_path_keeps_psnr_on_parity_vectors(name, native_bf16):
     assert psnr(out, run(PARITY / f"{name}.pth", lq, fast=False)) >= 40.0
 
 
+@pytest.mark.slow
 def test_bf16_fast_path_keeps_psnr_on_real_frames(demo_frames, native_bf16):
     path = PARITY / "basicvsrpp_c16n2_x4.pth"
     if not path.exists():

@@ -38,6 +38,7 @@ def test_detected_cut_first_shot_frames_equal_the_shot_alone(shots, tiny_checkpo
     np.testing.assert_array_equal(spliced[:LEN_A], alone_a)
 
 
+@pytest.mark.slow
 def test_scene_change_props_are_honoured_without_detection(shots, tiny_checkpoint):
     a, b = shots
     similar_b = a[-1:] * 0.98 + b * 0.02  # no visible cut: the detector alone would not split
@@ -50,6 +51,7 @@ def test_scene_change_props_are_honoured_without_detection(shots, tiny_checkpoin
     assert not np.array_equal(unmarked[LEN_A], alone[0]), "without the mark, features propagate across"
 
 
+@pytest.mark.slow
 def test_scene_change_next_on_previous_frame_counts_too(shots, tiny_checkpoint):
     a, b = shots
     clip = clip_from_array(np.concatenate([a, b]))
@@ -58,6 +60,7 @@ def test_scene_change_next_on_previous_frame_counts_too(shots, tiny_checkpoint):
     np.testing.assert_array_equal(out[LEN_A], run(clip_from_array(b), tiny_checkpoint)[0])
 
 
+@pytest.mark.slow
 def test_props_saying_no_cut_override_the_detector(shots, tiny_checkpoint):
     a, b = shots
     clip = clip_from_array(np.concatenate([a, b]))

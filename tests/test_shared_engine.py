@@ -36,6 +36,7 @@ def one_pass(path, frames):
     return Engine(load_descriptor(path), "cpu")(torch.from_numpy(frames)).numpy()
 
 
+@pytest.mark.slow
 def test_two_filters_on_one_checkpoint_never_run_two_passes_at_once(tiny_checkpoint, tmp_path, monkeypatch):
     path = shutil.copy(tiny_checkpoint, tmp_path / "shared.pth")  # an engine of its own in the cache
     engine = load_engine(path, "cpu", "fp32")

@@ -73,6 +73,7 @@ def test_a_damaged_shipped_file_is_a_clear_error(tmp_path, monkeypatch):
         resolve(registry.SHIPPED_MODEL)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not VID4.is_dir(), reason=f"{VID4} not available")
 def test_the_shipped_model_beats_bicubic_on_vid4():
     """BI x4 on the first 8 frames of Vid4 calendar (Y PSNR, 8-bit): the network must add

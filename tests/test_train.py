@@ -176,6 +176,7 @@ def smoke(data, tmp_path_factory):
     return config, train(config, progress=False)
 
 
+@pytest.mark.slow
 def test_smoke_loss_falls(smoke):
     _, result = smoke
     losses = result.losses
@@ -185,6 +186,7 @@ def test_smoke_loss_falls(smoke):
     assert last < 0.9 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_smoke_checkpoints_load_with_load_model(smoke):
     config, result = smoke
     work = result.checkpoint.parent
@@ -203,6 +205,7 @@ def test_smoke_checkpoints_load_with_load_model(smoke):
     assert not [p for p in work.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_smoke_validates(smoke):
     _, result = smoke
     assert len(result.val_history) == 1
@@ -210,6 +213,7 @@ def test_smoke_validates(smoke):
     assert it == 20 and 15 < psnr < 60
 
 
+@pytest.mark.slow
 def test_spynet_is_frozen_then_trained_and_resume_is_exact(data, tmp_path):
     """Uninterrupted 3 iterations vs. 2 + resume 1: same losses, weights and optimizer state.
     SPyNet is frozen for the first 2 iterations and trained in the third. The uninterrupted run
@@ -244,6 +248,7 @@ def test_spynet_is_frozen_then_trained_and_resume_is_exact(data, tmp_path):
     assert not all(torch.equal(it1[k], init[k]) for k in other)
 
 
+@pytest.mark.slow
 def test_a_time_limit_stops_after_an_iteration_and_resume_finishes_the_same_run(data, tmp_path):
     kw = dict(iterations=3, checkpoint_interval=10)
     a = train(_config(data, tmp_path / "a", **kw), progress=False)
