@@ -390,3 +390,18 @@ def test_example_script_takes_input_relative_to_where_vspipe_started(videos, tmp
     assert "Width: 384" in result.stdout and "Frames: 6" in result.stdout
     bad = subprocess.run([*args[:-1], "-a", "window=abc", script], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "upscale.vpy: window must be an integer, got 'abc'" in bad.stderr
+
+
+def test_compare_panels_share_black_and_white_levels_on_a_limited_range_source(tmp_path, identity_checkpoint):
+    """Issue 26, item 4: the network panel spanned 16..235 next to a bicubic panel spanning 0..255."""
+    src = tmp_path / "levels.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "nullsrc=s=64x48,format=yuv420p,geq=lum='if(lt(X,W/2),16,235)':cb=128:cr=128",
+                    "-frames:v", "2", "-c:v", "ffv1", "-color_range", "tv", "-colorspace", "bt470bg", str(src)], check=True)  # fmt: skip
+    out = tmp_path / "cmp.png"
+    assert cli.main(["compare", str(src), "-o", str(out), "--weights", str(identity_checkpoint), "--device", "cpu", "--frames", "0"]) == 0
+    image = Image.open(out).convert("L")
+    top = compare.LABEL_HEIGHT
+    panels = [image.crop((left, top, left + 64, top + 48)) for left in (0, 64 + compare.GAP)]
+    for panel in panels:
+        black, white = panel.crop((4, 4, 28, 44)).getextrema(), panel.crop((36, 4, 60, 44)).getextrema()
+        assert black[1] <= 2 and white[0] >= 253, (black, white)

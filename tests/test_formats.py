@@ -114,3 +114,36 @@ def test_length_fps_preserved_and_4x_size(tiny_checkpoint):
 def test_bad_format_arguments(identity_checkpoint, kwargs, match):
     with pytest.raises(vs.Error, match=f"^BasicVSRPP: {match}"):
         vsvsrpp.BasicVSRPP(source(vs.RGBS), weights=identity_checkpoint, **kwargs)
+
+
+def test_integer_rgb_output_of_limited_range_yuv_is_full_range_like_core_resize(identity_checkpoint):
+    """Issue 26, item 4: RGB24 from a limited-range YUV source spans 0..255 (not 16..235)."""
+    black_white = core.std.Splice([core.std.BlankClip(format=vs.YUV420P8, width=W, height=H, length=1, color=[16, 128, 128]),
+                                   core.std.BlankClip(format=vs.YUV420P8, width=W, height=H, length=1, color=[235, 128, 128])])
+    src = core.std.SetFrameProps(black_white, _Matrix=1, _Range=0)
+    out = vsvsrpp.BasicVSRPP(src, weights=identity_checkpoint, window=2, output_format=vs.RGB24, scene_detect=False)
+    expected = core.resize.Bicubic(src, format=vs.RGB24)
+    assert out.get_frame(0).props["_Range"] == expected.get_frame(0).props["_Range"] == 1
+    for n, level in ((0, 0), (1, 255)):
+        got = np.stack(planes(out, n))
+        assert np.abs(got - level).max() <= 1, (n, got.min(), got.max())
+        np.testing.assert_allclose(got, np.stack(planes(expected, n)), atol=1)
+
+
+def test_an_rgb_source_keeps_its_own_range(identity_checkpoint):
+    rgb = clip_from_array(moving_frames(T, H, W, seed=3))
+    src = core.resize.Point(rgb, format=vs.RGB24, range_in=1, range=0)  # limited-range RGB stays limited
+    assert src.get_frame(0).props["_Range"] == 0
+    out = vsvsrpp.BasicVSRPP(src, weights=identity_checkpoint, window=T)
+    assert out.get_frame(0).props["_Range"] == 0
+    assert max(np.abs(a - b).max() for a, b in zip(planes(out), planes(src))) <= 1.01
+
+
+@pytest.mark.parametrize("src_fmt", [vs.YUV420P8, vs.GRAY8])
+def test_gray_output_carries_no_rgb_matrix_and_converts_on(src_fmt, identity_checkpoint):
+    """Issue 26, item 5: a GRAY output converts to YUV downstream as its input does."""
+    src = source(src_fmt, _Matrix=1, _Range=0) if src_fmt == vs.YUV420P8 else source(src_fmt)
+    out = vsvsrpp.BasicVSRPP(src, weights=identity_checkpoint, window=T, output_format=vs.GRAY8)
+    assert "_Matrix" not in out.get_frame(0).props
+    yuv = core.resize.Bicubic(out, format=vs.YUV420P8)
+    assert yuv.get_frame(0).format.id == vs.YUV420P8

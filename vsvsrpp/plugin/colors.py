@@ -251,8 +251,10 @@ def from_rgb(clip: vs.VideoNode, fmt: vs.VideoFormat, colors: Colors, dither: st
     """Convert the network's float RGB output to ``fmt`` (a VapourSynth format).
 
     YUV outputs use ``colors`` (the source's matrix, range and chroma location; BT.709/BT.601
-    by size when the source was not YUV); GRAY outputs the mean of R, G and B. Integer outputs
-    are rounded to nearest (``dither="none"``) or dithered, never truncated.
+    by size when the source was not YUV); GRAY outputs the mean of R, G and B, in the source's
+    range, with no ``_Matrix`` (a GRAY clip has none). Integer RGB is full range, as
+    ``core.resize`` makes it from YUV, unless the source was RGB of another range (kept). Integer
+    outputs are rounded to nearest (``dither="none"``) or dithered, never truncated.
     """
     core = vs.core
     if clip.format.id == fmt.id:
@@ -260,9 +262,11 @@ def from_rgb(clip: vs.VideoNode, fmt: vs.VideoFormat, colors: Colors, dither: st
     if fmt.color_family == vs.GRAY:
         planes = [core.std.ShufflePlanes(clip, p, vs.GRAY) for p in range(3)]
         mean = core.std.Expr(planes, "x y + z + 3 /", format=vs.GRAYS)
-        return core.resize.Point(mean, format=fmt.id, range_in=RANGE_FULL, range=colors.range, dither_type=dither)
+        gray = core.resize.Point(mean, format=fmt.id, range_in=RANGE_FULL, range=colors.range, dither_type=dither)
+        return core.std.RemoveFrameProps(gray, ["_Matrix", "_ChromaLocation"])
     if fmt.color_family == vs.RGB:
-        rng = colors.range if fmt.sample_type == vs.INTEGER else RANGE_FULL
+        keep = fmt.sample_type == vs.INTEGER and colors.family == vs.RGB
+        rng = colors.range if keep else RANGE_FULL
         return core.resize.Point(clip, format=fmt.id, range_in=RANGE_FULL, range=rng, dither_type=dither)
     matrix = colors.matrix if colors.matrix is not None else guess_matrix(clip.width, clip.height) or MATRIX_BT709
     return core.resize.Bicubic(
