@@ -258,3 +258,59 @@ def test_filter_logs_its_plan_once(tiny_checkpoint, caplog):
 def test_memory_shape_defaults_keep_older_callers_working():
     shape = MemoryShape(64, 5, 1, 4)
     assert memory.estimate_bytes(shape, 10, 180, 320) == memory.estimate(shape, 10, 180, 320).total > 0
+
+
+def test_the_plan_chooses_one_spynet_pair_when_the_default_batch_does_not_fit():
+    """Issue 26, item 11: c16n2 x4, 256x256, 10 frames was refused below about 1.8 GiB free ("needs
+    about 1229 MiB", even in 64 px tiles) because SPyNet's fixed 1 Mpx batch was counted; with
+    700 MiB free one pair at a time fits."""
+    from vsvsrpp.arch.blocks import FLOW_BATCH_PIXELS
+    from vsvsrpp.runtime import memory
+
+    d = load_descriptor(PARITY / "basicvsrpp_c16n2_x4.pth")
+    chosen = memory.plan(d.memory, 256, 256, 700 * 2**20, 2, 4, 24, 10, margin=d.reach)
+    assert chosen.flow_batch < FLOW_BATCH_PIXELS and "SPyNet one pair at a time" in chosen.reason
+    assert chosen.estimate.total <= 0.7 * 700 * 2**20
+    roomy = memory.plan(d.memory, 256, 256, 64 * 2**30, 2, 4, 24, 10, margin=d.reach)
+    assert roomy.flow_batch == FLOW_BATCH_PIXELS and roomy.tile is None
+
+
+def test_flows_do_not_depend_on_the_spynet_batch():
+    from vsvsrpp.arch.blocks import SPyNet, flow_batch, neighbour_flows
+
+    torch.manual_seed(0)
+    spynet = SPyNet().eval()
+    lqs = torch.rand(1, 4, 3, 32, 48)
+    with torch.no_grad():
+        default = neighbour_flows(spynet, lqs)
+        with flow_batch(1):
+            one_pair = neighbour_flows(spynet, lqs)
+    for a, b in zip(default, one_pair):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_budget_only_one_spynet_pair_fits_runs_within_its_estimate(tmp_path, monkeypatch):
+    """Issue 26, item 11: with 700 MiB free the filter refused the 256x256 c16n2 case (SPyNet's
+    fixed 1 Mpx batch made even 64 px tiles need 1229 MiB); it now plans one pair at a time, and the
+    resident peak of its pass stays within 20% of the plan's estimate."""
+    import vapoursynth as vs
+
+    import vsvsrpp
+    from vsvsrpp.plugin import entry
+    from vsvsrpp.runtime import engine as engine_module
+    from vsvsrpp.runtime.memory import measure_peak
+
+    free = 700 * 2**20
+    monkeypatch.setattr(entry, "free_memory", lambda device: free)
+    plans = []
+    real_plan = entry.memory.plan
+    monkeypatch.setattr(entry.memory, "plan", lambda *a, **k: plans.append(real_plan(*a, **k)) or plans[-1])
+    engine_module.clear_engines()
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=256, height=256, length=10, color=[0.3, 0.5, 0.7])
+    out = vsvsrpp.BasicVSRPP(clip, weights=PARITY / "basicvsrpp_c16n2_x4.pth", overlap=2, scene_detect=False)
+    chosen = plans[-1]
+    assert "SPyNet one pair at a time" in chosen.reason
+    _, peak = measure_peak(lambda: out.get_frame(0))
+    assert peak <= 0.7 * free * 1.2
+    assert 0.8 <= peak / chosen.estimate.total <= 1.2, (peak / 2**20, chosen.estimate.total / 2**20, chosen.reason)

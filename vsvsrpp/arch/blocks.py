@@ -11,8 +11,10 @@ load with ``strict=True``. Conventions used throughout:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -349,9 +351,23 @@ class SPyNet(nn.Module):
         return flow * scale
 
 
-#: Frame pixels per SPyNet batch in :func:`neighbour_flows` (about 1.1 GB: SPyNet holds about
-#: 1100 bytes per pixel, see :data:`vsvsrpp.runtime.memory.SPYNET_BYTES_PER_PIXEL`).
+#: Frame pixels per SPyNet batch in :func:`neighbour_flows` by default (about 1.1 GB: SPyNet
+#: holds about 1100 bytes per pixel, see :data:`vsvsrpp.runtime.memory.SPYNET_BYTES_PER_PIXEL`).
+#: The memory plan may choose less (:func:`flow_batch`), down to one pair of frames.
 FLOW_BATCH_PIXELS = 1 << 20
+_flow_batch = contextvars.ContextVar("vsvsrpp_flow_batch_pixels", default=FLOW_BATCH_PIXELS)
+
+
+@contextlib.contextmanager
+def flow_batch(pixels: int | None) -> Iterator[None]:
+    """Within the block (on this thread), :func:`neighbour_flows` runs SPyNet on at most
+    ``pixels`` frame pixels at a time (always at least one pair); None: the default
+    :data:`FLOW_BATCH_PIXELS`. The flows are the same whatever the batch."""
+    token = _flow_batch.set(FLOW_BATCH_PIXELS if pixels is None else max(1, int(pixels)))
+    try:
+        yield
+    finally:
+        _flow_batch.reset(token)
 
 
 def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -370,9 +386,9 @@ def neighbour_flows(spynet: SPyNet, lqs: torch.Tensor) -> tuple[torch.Tensor, to
     a = lqs[:, :-1].reshape(-1, c, h, w)
     b = lqs[:, 1:].reshape(-1, c, h, w)
     # both directions in batches of pairs (all of them at small sizes; SPyNet's first level
-    # holds about 1100 bytes per pixel, so a batch is bounded by FLOW_BATCH_PIXELS)
+    # holds about 1100 bytes per pixel, so a batch is bounded by flow_batch's pixels)
     ref, supp = torch.cat((a, b)), torch.cat((b, a))
-    step = max(1, FLOW_BATCH_PIXELS // (h * w))
+    step = max(1, _flow_batch.get() // (h * w))
     flows = torch.cat([spynet(ref[i : i + step], supp[i : i + step]) for i in range(0, ref.size(0), step)])
     flows = flows.view(2, n, t - 1, 2, h, w)
     return flows[1], flows[0]

@@ -21,6 +21,7 @@ import vapoursynth as vs
 
 from .. import arch
 from ..arch import Architecture, CheckpointError
+from ..arch.blocks import FLOW_BATCH_PIXELS
 from ..hub import registry
 from ..hub.checkpoint import Checkpoint, call_options, resolve
 from ..hub.download import DownloadError
@@ -105,9 +106,10 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
         where = "use the CPU (device='cpu', on the command line --device cpu) or " if a.device.type == "cuda" else ""
         raise error(f"not enough memory on {a.device}: {e}; {where}lower overlap ({a.overlap}) or the frame size") from None
     offload = chosen.offload if a.offload is None else a.offload  # (on the CPU it changes nothing)
-    if (chosen.tile is not None and a.tile is None) or offload != engine.offload:
+    batch = None if chosen.flow_batch == FLOW_BATCH_PIXELS else chosen.flow_batch
+    if (chosen.tile is not None and a.tile is None) or offload != engine.offload or batch is not None:
         exact = chosen.exact_tiles if a.tile is None else a.exact_tiles
-        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, offload, exact)
+        engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, offload, exact, batch)
     log.info("%s on %s: %s", d.name, a.device, chosen.reason)
     return chosen.window, engine
 

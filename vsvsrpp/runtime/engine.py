@@ -35,6 +35,7 @@ from ..arch import ModelDescriptor
 from ..hub.checkpoint import read_state_dict
 from . import control
 from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
+from ..arch.blocks import flow_batch as spynet_batch
 from ..arch.blocks import pad_frames, tile_regions
 from .memory import MIN_TILE
 from .windows import WindowPlan
@@ -214,12 +215,15 @@ class Engine:
             channels_last convolutions and, for BasicVSR++, the sampled deformable convolution),
             equal to the exact path up to float rounding; False keeps the exact path (the
             reference parity tests and training use it).
+        flow_batch: frame pixels per SPyNet batch during a pass (None: the default,
+            :data:`~vsvsrpp.arch.blocks.FLOW_BATCH_PIXELS`; the memory plan may choose one pair
+            at a time). The flows do not depend on it.
 
     Attributes:
         descriptor, device, precision, dtype, scale: as resolved.
         lock: the re-entrant lock of the network instance; held during every pass.
         tile: the tile size in use; halved after a CUDA out-of-memory error (with one warning).
-        tile_margin, offload, exact_tiles: as given (resolved).
+        tile_margin, offload, exact_tiles, flow_batch: as given (resolved).
 
     Raises:
         ValueError: for a bad device or precision, a precision the family does not support, or
@@ -236,6 +240,7 @@ class Engine:
         offload: bool = False,
         fast: bool = True,
         exact_tiles: bool | None = None,
+        flow_batch: int | None = None,
     ):
         self.descriptor = descriptor
         can = descriptor.memory.tile_halo is not None
@@ -258,6 +263,7 @@ class Engine:
         self.tile = tile
         self.tile_margin = descriptor.reach if tile_margin is None else tile_margin
         self.offload = offload
+        self.flow_batch = flow_batch
         self._warned = False
 
     def __call__(
@@ -290,7 +296,7 @@ class Engine:
                 not fit.
         """
         control.check()
-        with self.lock, torch.inference_mode():
+        with self.lock, torch.inference_mode(), spynet_batch(self.flow_batch):
             while True:
                 self._count_steps(frames, progress)
                 try:
@@ -449,9 +455,10 @@ def load_engine(
     tile: int | None = None,
     offload: bool = False,
     exact_tiles: bool | None = None,
+    flow_batch: int | None = None,
 ) -> Engine:
-    """The shared engine for a checkpoint file, device, precision, tile size, offloading and
-    kind of tiles (see :class:`Engine`).
+    """The shared engine for a checkpoint file, device, precision, tile size, offloading, kind
+    of tiles and SPyNet batch (see :class:`Engine`).
 
     The network is read and built once per (file identity, device, precision) and shared by
     the engines of every tile size; the :data:`CACHED_ENGINES` most recently used engines are
@@ -465,7 +472,7 @@ def load_engine(
     """
     identity = file_identity(path)
     dev = resolve_device(device)
-    key = (identity, str(dev), resolve_precision(precision, dev), tile, offload, exact_tiles)
+    key = (identity, str(dev), resolve_precision(precision, dev), tile, offload, exact_tiles, flow_batch)
     with _engines_guard:
         engine = _engines.get(key)
         if engine is not None:
@@ -475,7 +482,7 @@ def load_engine(
             del _engines[old]
         same_model = next((e for k, e in _engines.items() if k[:3] == key[:3]), None)
         descriptor = same_model.descriptor if same_model is not None else arch.load(read_state_dict(path))
-        engine = _engines[key] = Engine(descriptor, dev, key[2], tile, offload=offload, exact_tiles=exact_tiles)
+        engine = _engines[key] = Engine(descriptor, dev, key[2], tile, offload=offload, exact_tiles=exact_tiles, flow_batch=flow_batch)
         while len(_engines) > CACHED_ENGINES:
             _engines.popitem(last=False)
         return engine

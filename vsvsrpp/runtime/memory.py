@@ -105,6 +105,7 @@ def estimate(
     offload: bool = False,
     on_cpu: bool = True,
     exact: bool = False,
+    flow_batch: int = FLOW_BATCH_PIXELS,
 ) -> PassMemory:
     """The memory model of one pass (see the module's docstring for what it counts).
 
@@ -120,12 +121,14 @@ def estimate(
         on_cpu: the device is the CPU: float32 frames are not copied for the pass.
         exact: the tiles are step-wise (``shape.tile_halo`` must be set): see
             :func:`_estimate_exact`.
+        flow_batch: frame pixels per SPyNet batch (:func:`vsvsrpp.arch.blocks.flow_batch`;
+            at least one pair of frames runs at a time).
 
     Returns:
         The peak on the device and what the host holds besides.
     """
     if exact and tile is not None and (height > tile or width > tile):
-        return _estimate_exact(shape, frames, height, width, dtype_bytes, tile, offload, on_cpu)
+        return _estimate_exact(shape, frames, height, width, dtype_bytes, tile, offload, on_cpu, flow_batch)
     fs, d = shape.feature_stride, dtype_bytes
     ph, pw = height, width
     tiled = tile is not None and (height > tile or width > tile)
@@ -145,7 +148,7 @@ def estimate(
     per_frame = 3 * feat + _extract_bytes(shape, ph * pw, d)
     extract = (1 if offload else frames) * per_frame
     pairs = 2 * max(frames - 1, 0)
-    spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // flow_px)) * flow_px * SPYNET_BYTES_PER_PIXEL if pairs else 0
+    spynet = _spynet_bytes(pairs, flow_px, flow_batch)
     step = px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
     out_px = shape.scale * ph * shape.scale * pw if shape.scale > 1 else ph * pw
     recon = shape.hr_channels * out_px * d + 10 * feat  # and the reconstruction's own blocks
@@ -154,7 +157,7 @@ def estimate(
         flow_phase, pass_flows = flows + spynet, flows
     else:
         tile_flows = 2 * max(frames - 1, 0) * 2 * px * 4
-        flow_phase = frames * feat + tile_flows + min(pairs, max(1, FLOW_BATCH_PIXELS // px)) * px * SPYNET_BYTES_PER_PIXEL
+        flow_phase = frames * feat + tile_flows + _spynet_bytes(pairs, px, flow_batch)
         pass_flows = tile_flows
     later = max(extract, on_device + pass_flows + step, on_device + pass_flows + recon)
     device = inputs + max(flow_phase, later)
@@ -167,6 +170,12 @@ def estimate(
     later_total = max(extract, on_device + pass_flows + step, on_device + pass_flows + recon + (0 if tiled else output))
     total = inputs + max(flow_phase, int(later_total * _slack(shape, feat))) + (output if tiled else 0)
     return PassMemory(int(inputs + max(flow_phase, later * _slack(shape, feat))), host, total)
+
+
+def _spynet_bytes(pairs: int, pixels: int, flow_batch: int) -> int:
+    """SPyNet's transients for ``pairs`` pairs of frames of ``pixels`` (flow-resolution) pixels,
+    run ``flow_batch`` pixels (at least one pair) at a time."""
+    return min(pairs, max(1, flow_batch // pixels)) * pixels * SPYNET_BYTES_PER_PIXEL if pairs else 0
 
 
 def _slack(shape: MemoryShape, feature_map: int) -> float:
@@ -188,7 +197,8 @@ def _extract_bytes(shape: MemoryShape, pixels: int, d: int) -> int:
 
 
 def _estimate_exact(
-    shape: MemoryShape, frames: int, height: int, width: int, d: int, tile: int, offload: bool, on_cpu: bool
+    shape: MemoryShape, frames: int, height: int, width: int, d: int, tile: int, offload: bool, on_cpu: bool,
+    flow_batch: int = FLOW_BATCH_PIXELS,
 ) -> PassMemory:
     """Step-wise (exact) tiles: the kept features, the flows and the output are whole-frame as in
     a whole-frame pass, but each stage's transient is one tile's, with the context it reads
@@ -208,7 +218,7 @@ def _estimate_exact(
     inputs = 0 if on_cpu and d == 4 else frames * 3 * height * width * d
     output = frames * 3 * shape.scale * height * shape.scale * width * 4
     pairs = 2 * max(frames - 1, 0)
-    spynet = min(pairs, max(1, FLOW_BATCH_PIXELS // (fh * fw))) * fh * fw * SPYNET_BYTES_PER_PIXEL if pairs else 0
+    spynet = _spynet_bytes(pairs, fh * fw, flow_batch)
     px = min(fh, ch + 2 * shape.tile_halo) * min(fw, cw + 2 * shape.tile_halo)  # a tile with its context
     step = px * (shape.step_bytes if d == 4 else shape.step_bytes_reduced)
     branch = 2 * c * fh * fw * 4 + (feat if offload else 0)
@@ -243,6 +253,8 @@ class Plan:
         reason: one sentence: the choice and why (the filter logs it once).
         exact_tiles: the tiles are step-wise (the output equals whole frames); False for
             independent tiles (or none).
+        flow_batch: frame pixels per SPyNet batch (:func:`vsvsrpp.arch.blocks.flow_batch`):
+            the default, or one pair of frames when the default's batch does not fit.
     """
 
     window: int
@@ -251,6 +263,7 @@ class Plan:
     estimate: PassMemory
     reason: str
     exact_tiles: bool = False
+    flow_batch: int = FLOW_BATCH_PIXELS
 
 
 def _mib(n: int) -> str:
@@ -275,7 +288,8 @@ def plan(
     window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
     (down to :data:`MIN_WINDOW`); then the largest square step-wise tile, exact (a multiple of
     16, at least :data:`MIN_TILE`; when ``shape.tile_halo`` is set); then the largest
-    independent tile.
+    independent tile. Each choice is tried with SPyNet's default batch, then with one pair of
+    frames at a time (the same flows, a little slower), before the next choice.
 
     Args:
         shape: the network's memory shape.
@@ -306,6 +320,19 @@ def plan(
     def fits(m: PassMemory) -> bool:
         return m.total <= budget if on_cpu else (m.device <= budget and m.host <= host_budget)
 
+    one_pair = 1  # any batch of fewer pixels than a frame runs one pair at a time
+
+    def fitting(**kwargs) -> tuple[PassMemory, int] | None:
+        """The estimate with the default SPyNet batch if it fits, else with one pair if that fits."""
+        for batch in (FLOW_BATCH_PIXELS, one_pair):
+            m = estimate(shape, height=height, width=width, dtype_bytes=dtype_bytes, on_cpu=on_cpu, flow_batch=batch, **kwargs)
+            if fits(m):
+                return m, batch
+        return None
+
+    def batch_note(batch: int) -> str:
+        return "" if batch == FLOW_BATCH_PIXELS else ", SPyNet one pair at a time"
+
     def need(m: PassMemory) -> str:
         if on_cpu:
             return f"{_mib(m.total)} of the {_mib(budget)} available"
@@ -315,33 +342,33 @@ def plan(
     first = estimate(shape, run_length(max_window), height, width, dtype_bytes, on_cpu=on_cpu)
     for window in range(max_window, MIN_WINDOW - 1, -1):
         for offload in offloads:
-            m = estimate(shape, run_length(window), height, width, dtype_bytes, offload=offload, on_cpu=on_cpu)
-            if fits(m):
+            found = fitting(frames=run_length(window), offload=offload)
+            if found:
+                m, batch = found
                 if window == max_window and not offload:
-                    why = f"whole frames, window {window}: {need(m)}"
+                    why = f"whole frames, window {window}{batch_note(batch)}: {need(m)}"
                 else:
                     how = " with features offloaded to host memory" if offload else ""
-                    why = f"window {window}{how}: window {max_window} would need {need(first)}; this needs {need(m)}"
-                return Plan(window, None, offload, m, why)
+                    why = f"window {window}{how}{batch_note(batch)}: window {max_window} would need {need(first)}; this needs {need(m)}"
+                return Plan(window, None, offload, m, why, flow_batch=batch)
     frames = run_length(MIN_WINDOW)
     smallest = estimate(shape, frames, height, width, dtype_bytes, offload=offloads[-1], on_cpu=on_cpu)
     largest = (max(height, width) // 16) * 16
     for exact in (True, False) if shape.tile_halo is not None else (False,):
         for side in range(largest, MIN_TILE - 1, -16):
             for offload in offloads:
-                m = estimate(
-                    shape, frames, height, width, dtype_bytes, tile=side, margin=margin, offload=offload, on_cpu=on_cpu,
-                    exact=exact,
-                )  # fmt: skip
-                if fits(m):
+                found = fitting(frames=frames, tile=side, margin=margin, offload=offload, exact=exact)
+                if found:
+                    m, batch = found
                     how = " with features offloaded" if offload else ""
                     kind = "step-wise tiles (exact)" if exact else f"independent tiles (margin {margin} px)"
                     why = (
-                        f"{side} px {kind}, window {MIN_WINDOW}{how}: whole frames would need at least "
+                        f"{side} px {kind}, window {MIN_WINDOW}{how}{batch_note(batch)}: whole frames would need at least "
                         f"{need(smallest)}; this needs {need(m)}"
                     )
-                    return Plan(MIN_WINDOW, side, offload, m, why, exact)
-    m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=offloads[-1], on_cpu=on_cpu)
+                    return Plan(MIN_WINDOW, side, offload, m, why, exact, batch)
+    m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=offloads[-1], on_cpu=on_cpu,
+                 flow_batch=one_pair)  # fmt: skip
     raise MemoryError(
         f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) of {width}x{height} in {MIN_TILE} px tiles "
         f"needs about {need(m)}"
