@@ -104,8 +104,19 @@ def find_clips(root: str | os.PathLike) -> dict[str, Path]:
     return clips
 
 
+def _rgb8(im) -> np.ndarray:
+    """A PIL image as ``(h, w, 3)`` uint8 RGB. 16-bit grayscale (``I;16``, or ``I`` from a
+    16-bit file) is scaled to 8 bits (rounded ``v * 255 / 65535``), not clipped at 255 as
+    ``convert("RGB")`` does; 16-bit RGB files are reduced to 8 bits by Pillow itself."""
+    if im.mode.startswith("I"):
+        scaled = np.rint(np.asarray(im, dtype=np.float64) * (255.0 / 65535.0))
+        gray = np.clip(scaled, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    return np.asarray(im.convert("RGB"))
+
+
 def read_frames(paths: Sequence[str | os.PathLike]) -> torch.Tensor:
-    """Read image files as 8-bit RGB.
+    """Read image files as 8-bit RGB (8- and 16-bit files, RGB or grayscale).
 
     Returns:
         ``(t, 3, h, w)`` uint8 tensor.
@@ -118,7 +129,7 @@ def read_frames(paths: Sequence[str | os.PathLike]) -> torch.Tensor:
     arrays = []
     for p in paths:
         with Image.open(p) as im:
-            arrays.append(np.asarray(im.convert("RGB")))
+            arrays.append(_rgb8(im))
     sizes = {a.shape for a in arrays}
     if len(sizes) > 1:
         raise ValueError(f"frames of different sizes in {Path(paths[0]).parent}: {sorted(sizes)}")
