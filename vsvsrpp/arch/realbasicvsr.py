@@ -107,7 +107,7 @@ class RealBasicVSR(nn.Module):
         self.cleaning_passes: int | None = None
         self.sequential_cleaning: bool = config.is_sequential_cleaning
         self.last_passes: int | None = None
-        self.last_residues: list[float] = []
+        self._last_residues: list[torch.Tensor] = []
         self.image_cleaning = nn.Sequential(
             ResidualBlocksWithInputConv(3, config.mid_channels, config.num_cleaning_blocks),
             nn.Conv2d(config.mid_channels, 3, 3, 1, 1),
@@ -144,17 +144,25 @@ class RealBasicVSR(nn.Module):
         passes = cleaning_passes if cleaning_passes is not None else self.cleaning_passes
         passes = None if passes is None else check_cleaning_passes(passes)
         threshold = float(self.refine_threshold if refine_threshold is None else refine_threshold) / 255.0
-        residues_seen: list[float] = []
+        residues_seen: list[torch.Tensor] = []
         for _ in range(passes or MAX_CLEANING_PASSES):
             residues = self._residues(lqs)
             lqs = lqs + residues
-            # Accumulate in float32: a float16 mean over millions of values is not reliable.
-            residues_seen.append(residues.abs().mean(dtype=torch.float32).item())
-            if passes is None and residues_seen[-1] < threshold:
+            # Accumulate in float32: a float16 mean over millions of values is not reliable. The
+            # mean stays on the device: only the threshold's decision reads it back (one host
+            # round trip per pass, on a GPU); with a fixed number of passes nothing is read back.
+            residues_seen.append(residues.abs().mean(dtype=torch.float32))
+            if passes is None and residues_seen[-1].item() < threshold:
                 break
         self.last_passes = len(residues_seen)
-        self.last_residues = residues_seen
+        self._last_residues = residues_seen
         return lqs
+
+    @property
+    def last_residues(self) -> list[float]:
+        """The mean absolute residue of each cleaning pass of the last call, in [0, 1] units
+        (read back from the device when asked)."""
+        return [float(r) for r in self._last_residues]
 
     def forward(
         self,

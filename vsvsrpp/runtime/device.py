@@ -15,6 +15,8 @@ import threading
 
 import torch
 
+from . import cuda
+
 log = logging.getLogger("vsvsrpp")
 
 #: Precision names and the dtype convolutions run in (flow, sampling grids and deformable
@@ -24,7 +26,7 @@ PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float
 
 def default_device() -> torch.device:
     """``cuda`` when a CUDA device is usable, else ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device("cuda" if cuda.device_count() > 0 else "cpu")
 
 
 def resolve_device(device: str | int | torch.device | None) -> torch.device:
@@ -51,9 +53,9 @@ def resolve_device(device: str | int | torch.device | None) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device {device!r} is not supported: the networks run on 'cpu' or 'cuda[:N]'")
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
+        count = cuda.device_count()
+        if count == 0:
             raise ValueError(f"device {device!r} requested but CUDA is not available; use the CPU: device='cpu' (on the command line: --device cpu)")
-        count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
             raise ValueError(f"device {device!r} does not exist: {count} CUDA device(s) visible (cuda:0 to cuda:{count - 1})")
     return dev
@@ -153,7 +155,7 @@ def free_memory(device: torch.device) -> int:
     """Free bytes on ``device``: CUDA's free memory, or the system's available memory (Linux
     ``MemAvailable``; 8 GiB assumed where it cannot be read)."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        return cuda.free_bytes(device)
     try:
         with open("/proc/meminfo") as f:
             info = dict(line.split(":", 1) for line in f)

@@ -32,11 +32,11 @@ from torch import nn
 
 from .. import arch
 from ..arch import ModelDescriptor
-from ..hub.checkpoint import read_state_dict
-from . import control
-from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
 from ..arch.blocks import flow_batch as spynet_batch
 from ..arch.blocks import pad_frames, tile_regions
+from ..hub.checkpoint import read_state_dict
+from . import control, cuda
+from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
 from .memory import MIN_TILE
 from .windows import WindowPlan
 
@@ -98,9 +98,9 @@ def _place(descriptor: ModelDescriptor, device: torch.device, dtype: torch.dtype
                     f"checkpoint again for {device} in {dtype} (fast={fast})"
                 )
             return placed
-        model.to(device, dtype).eval()
+        cuda.place(model, device, dtype).eval()
         for name in descriptor.fp32_modules:
-            model.get_submodule(name).float()
+            cuda.place(model.get_submodule(name), device, torch.float32)
         if fast:
             descriptor.architecture.fast_path(model, device)
         placed = _placements[model] = _Placement(device, dtype, fast, threading.RLock())
@@ -310,7 +310,7 @@ class Engine:
                         self._warned = True
                     self.tile = smaller
                     if self.device.type == "cuda":
-                        torch.cuda.empty_cache()
+                        cuda.empty_cache()
                 finally:
                     self._placement.on_step = None
 
@@ -371,7 +371,10 @@ class Engine:
         blended = tiled and not self.exact_tiles
         where = torch.device("cpu") if to_host else self.device
         pinned = where.type == "cpu" and self.device.type == "cuda"  # copies to it are asynchronous
-        out = (torch.zeros if blended else torch.empty)((t, 3, h * s, w * s), device=where, pin_memory=pinned)
+        if where.type == "cpu":
+            out = cuda.host_buffer((t, 3, h * s, w * s), zeros=blended, pinned=pinned)
+        else:
+            out = (torch.zeros if blended else torch.empty)((t, 3, h * s, w * s), device=where)
         x = frames.to(self.device, self.dtype).unsqueeze(0)
         if not blended:
 
@@ -407,7 +410,7 @@ class Engine:
                         crop = tuple(f[..., ry, rx] for f in flows)
                     self._run(x[..., sy.start : sy.end, sx.start : sx.end], options, add, crop)
         if pinned:
-            torch.cuda.current_stream(self.device).synchronize()
+            cuda.synchronize(self.device)
         return out
 
     def process_sequence(self, frames: torch.Tensor, window: int, overlap: int, **options) -> torch.Tensor:
