@@ -83,6 +83,7 @@ def test_estimate_is_within_20_percent_of_the_measured_peak_for_every_family_til
     assert not bad, "estimate vs measured (name, h, w, tile, step-wise, measured, estimate): " + repr(results)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("tile, exact, offload", [(None, False, False), (None, False, True), (128, True, False), (128, False, False)])
@@ -148,6 +149,7 @@ def test_an_offloaded_plan_passed_back_runs_offloaded(tiny_checkpoint, monkeypat
     assert entry.plan(clip, weights=tiny_checkpoint, window=7)["offload"] is False
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_offloading_on_cuda_matches_and_holds_less_device_memory():
     a = FAMILIES["basicvsrpp"]
