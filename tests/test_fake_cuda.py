@@ -103,7 +103,7 @@ def modes(name: str):
     family has them, independent tiles; each with and without offloading."""
     cases = [(None, None, False), (None, None, True), (64, False, False), (64, False, True)]
     if name.startswith("basicvsrpp"):
-        exact = 32 if name.endswith("x4") else 48  # (the 1x model's tiles are 4x coarser in features)
+        exact = 32 if name.endswith("x4") else 64  # (the 1x model's tiles are 4x coarser in features)
         cases += [(exact, True, False), (exact, True, True)]
     return cases
 
@@ -137,8 +137,9 @@ def test_a_cuda_pass_keeps_devices_and_dtypes_and_reads_nothing_back(fake_cuda, 
         assert (out.device.type, out.dtype, tuple(out.shape)) == ("cpu", torch.float32, (T, 3, s * H, s * W))
         assert fake_cuda.host_buffers[-1] == {"shape": (T, 3, s * H, s * W), "pinned": True}
         assert fake_cuda.synchronized == 1  # the pinned copies are waited for once, at the end
-        on_device = engine(frames, to_host=False, **options)
-        assert (on_device.device.type, on_device.dtype) == ("cuda", torch.float32)
+        if tile is None:  # (a second pass: once per family, precision and offloading is enough)
+            on_device = engine(frames, to_host=False, **options)
+            assert (on_device.device.type, on_device.dtype) == ("cuda", torch.float32)
     assert seen["flow"] and set(seen["flow"]) == {torch.float32} and set(seen["flow_device"]) == {"cuda"}
     if name.startswith("basicvsrpp"):
         assert seen["offset"] and set(seen["offset"]) == {torch.float32}
