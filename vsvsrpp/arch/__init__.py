@@ -8,13 +8,20 @@ family is one new module plus one line in :data:`ARCHITECTURES`.
     >>> from vsvsrpp import arch
     >>> descriptor = arch.load(state_dict)      # detect the family, build, load strictly
     >>> descriptor.scale, descriptor.memory, descriptor.architecture.entry_point
+
+State dicts come in the official OpenMMLab (mmediting) names, which the networks here use, or in
+another toolbox's names for the same modules (BasicSR's BasicVSR and BasicVSR++): each family lists
+those as :attr:`Architecture.layouts`, and :func:`identify` is the one place that detects the family
+and the layout and renames the keys.
 """
 
 from __future__ import annotations
 
 from . import basicvsr, basicvsrpp, realbasicvsr
+from typing import NamedTuple
+
 from .descriptor import Architecture, CallOption, MemoryShape, ModelDescriptor, SizeRequirements
-from .state_dict import CheckpointError, StateDict, check_finite
+from .state_dict import CheckpointError, StateDict, check_finite, rename_keys
 
 __all__ = [
     "ARCHITECTURES",
@@ -22,12 +29,15 @@ __all__ = [
     "Architecture",
     "CallOption",
     "CheckpointError",
+    "Identified",
     "MemoryShape",
+    "OFFICIAL_LAYOUT",
     "ModelDescriptor",
     "SizeRequirements",
     "StateDict",
     "detect",
     "get",
+    "identify",
     "load",
 ]
 
@@ -52,17 +62,50 @@ def get(arch_id: str) -> Architecture:
     raise ValueError(f"unknown network family {arch_id!r}; known: {', '.join(a.id for a in ARCHITECTURES)}")
 
 
+#: The name of the official layout (the keys the networks here have).
+OFFICIAL_LAYOUT = "OpenMMLab"
+
+
+class Identified(NamedTuple):
+    """What :func:`identify` found: the family, the state dict with the official key names, and the
+    layout it came in (:data:`OFFICIAL_LAYOUT` or a key of the family's ``layouts``)."""
+
+    architecture: Architecture
+    state_dict: StateDict
+    layout: str
+
+
+def identify(sd: StateDict) -> Identified:
+    """The family and layout of a bare state dict, and the state dict in the official names.
+
+    A foreign layout is taken when its rules rename at least one key and the family
+    :meth:`~Architecture.matches` the result; otherwise the official layout of the first family
+    that matches; otherwise the first family (its :meth:`~Architecture.read_config` then names the
+    keys it misses and the modules found). Only key names are looked at here; the tensors are not
+    copied.
+    """
+    for architecture in ARCHITECTURES:
+        for layout, rules in architecture.layouts.items():
+            renamed = rename_keys(sd, rules)
+            if renamed.keys() != sd.keys() and architecture.matches(renamed):
+                return Identified(architecture, renamed, layout)
+    architecture = next((a for a in ARCHITECTURES if a.matches(sd)), ARCHITECTURES[0])
+    return Identified(architecture, sd, OFFICIAL_LAYOUT)
+
+
 def detect(sd: StateDict) -> Architecture:
-    """The family whose keys ``sd`` has; the first family when none matches (see above)."""
-    return next((a for a in ARCHITECTURES if a.matches(sd)), ARCHITECTURES[0])
+    """The family of a bare state dict in any layout :func:`identify` knows; the first family when
+    none matches (see above)."""
+    return identify(sd).architecture
 
 
 def load(sd: StateDict) -> ModelDescriptor:
-    """Detect the family of a bare state dict, build its network and load it strictly.
+    """Detect the family (and layout) of a bare state dict, build its network and load it strictly.
 
     Args:
-        sd: a bare state dict (no ``generator.`` prefix); see
-            :func:`vsvsrpp.hub.checkpoint.read_state_dict` for files.
+        sd: a bare state dict (no ``generator.`` prefix) in the official layout or one that
+            :func:`identify` knows (BasicSR's); see :func:`vsvsrpp.hub.checkpoint.read_state_dict`
+            for files.
 
     Returns:
         The :class:`ModelDescriptor`; its network is in eval mode, float32, on the CPU.
@@ -71,7 +114,7 @@ def load(sd: StateDict) -> ModelDescriptor:
         CheckpointError: when no family's keys match, a shape is wrong, or a floating tensor
             holds NaN or infinity (the message names the key).
     """
-    architecture = detect(sd)
+    architecture, sd, _ = identify(sd)
     descriptor = architecture.load(sd)
     check_finite(sd)
     return descriptor
