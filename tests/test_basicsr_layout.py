@@ -4,31 +4,15 @@ OpenMMLab (mmediting) layout."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
+from conftest import to_basicsr
 from vsvsrpp import arch
 from vsvsrpp.arch import CheckpointError
 from vsvsrpp.arch.basicvsr import BasicVSRConfig
 from vsvsrpp.arch.basicvsrpp import BasicVSRPPConfig
 from vsvsrpp.hub.checkpoint import load_descriptor
-
-
-def to_basicsr(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An official (mmediting) state dict in BasicSR's names, written out here by hand from
-    BasicSR's module definitions (``basicvsr_arch.py``, ``basicvsrpp_arch.py``, ``spynet_arch.py``)
-    so that the test does not share the package's renaming rules."""
-    out = {}
-    for key, value in sd.items():
-        key = key.replace("backward_resblocks.", "backward_trunk.").replace("forward_resblocks.", "forward_trunk.")
-        key = key.replace("upsample1.upsample_conv.", "upconv1.").replace("upsample2.upsample_conv.", "upconv2.")
-        m = re.fullmatch(r"(spynet\.basic_module\.\d+\.basic_module\.)(\d)\.conv\.(weight|bias)", key)
-        if m:  # BasicSR's Sequential holds the ReLUs as modules: convolutions at 0, 2, 4, 6, 8
-            key = f"{m.group(1)}{2 * int(m.group(2))}.{m.group(3)}"
-        out[key] = value
-    return out
 
 
 FAMILIES = {

