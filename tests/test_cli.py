@@ -602,7 +602,7 @@ def fake_registry(monkeypatch, tmp_path):
         return path
 
     def model(file, url="https://example.invalid/"):
-        return types.SimpleNamespace(file=file, url=url + file if url != "broken" else url, sha256="0" * 64, shipped=False)
+        return types.SimpleNamespace(file=file, url=url + file if url != "broken" else url, sha256="0" * 64, shipped=False, carried_by=None)
 
     monkeypatch.setattr(registry, "MODELS", {"reds4": model("reds4.pth"), "vimeo": model("vimeo.pth"), "bad": model("bad.pth", "broken")})
     monkeypatch.setattr(download_module, "download", download)

@@ -179,6 +179,29 @@ def test_bd_reproduces_the_official_vid4_bdx4_calendar():
         assert border.max().item() > 10 and border[..., 2:-2, 2:-2].max().item() <= 2
 
 
+@pytest.mark.parametrize("offset", [0, 0.5, 1.5, 2.25, 3])
+def test_bd_offset_places_each_sample_at_its_sub_pixel_phase(offset):
+    """On a ramp, a symmetric blur returns the ramp at its centre: sample i of the interior is
+    4i + offset, exactly where the taps lie symmetrically (multiples of 1/2), and within 1/1000
+    px otherwise (the Gaussian's tails are cut a quarter pixel unevenly)."""
+    ramp = torch.arange(96, dtype=torch.float64).expand(8, 96)
+    out = blur_downsample(ramp, offset=offset)[0]
+    expected = torch.arange(24, dtype=torch.float64) * 4 + offset
+    assert torch.allclose(out[2:-2], expected[2:-2], atol=1e-9 if offset * 2 == int(offset * 2) else 1e-3)
+
+
+def test_a_block_centred_bd_commutes_with_flipping_and_the_official_phase_does_not():
+    img = torch.rand(3, 64, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    flip = lambda x: x.flip(-1).flip(-2)  # noqa: E731
+    centred = blur_downsample(img, offset=degradations.BD_OFFSET_CENTRED)
+    assert torch.allclose(flip(blur_downsample(flip(img), offset=degradations.BD_OFFSET_CENTRED)), centred, atol=1e-12)
+    official = blur_downsample(img)
+    assert not torch.allclose(flip(blur_downsample(flip(img))), official, atol=1e-3)
+    assert torch.equal(degrade(img, "bd", rounding=None, bd_offset=1.5), centred)
+    with pytest.raises(ValueError, match="offset must be in"):
+        blur_downsample(img, offset=4)
+
+
 # ---------------------------------------------------------------------------------------------
 # metrics
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +439,16 @@ def test_cli_eval_json(dataset, capsys):
     assert d == json.loads(ref.to_json())
 
 
+def test_cli_eval_bd_offset(dataset, capsys):
+    argv = ["eval", str(dataset), "--method", "bicubic", "--degradation", "bd", "--limit-frames", "2", "--no-progress"]
+    assert cli.main([*argv, "--bd-offset", "1.5", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    ref = evaluate.evaluate(dataset, evaluate.bicubic_method(), degradation="bd", limit_frames=2, bd_offset=1.5)
+    assert d == json.loads(ref.to_json()) != json.loads(evaluate.evaluate(dataset, evaluate.bicubic_method(), degradation="bd", limit_frames=2).to_json())
+    assert cli.main([*argv, "--bd-offset", "1.5"]) == 0 and "BDx4 (offset 1.5)" in capsys.readouterr().out
+    assert cli.main([*argv, "--bd-offset", "4"]) == 1 and "bd_offset must be in [0, 4)" in capsys.readouterr().err
+
+
 def test_cli_eval_table_with_a_model(dataset, tiny_checkpoint, capsys):
     code = cli.main(["eval", str(dataset), "--weights", str(tiny_checkpoint), "--clips", "beta", "--window", "2", "--overlap", "0", "--device", "cpu", "--no-progress"])
     out = capsys.readouterr().out
@@ -445,6 +478,7 @@ def test_cli_eval_any_family_with_its_options(dataset, tiny_realbasicvsr_checkpo
         (["eval", "{gt}", "--weights", "/nonexistent.pth"], "not found"),
         (["eval", "{gt}", "--method", "bicubic", "--limit-frames", "0"], "positive"),
         (["eval", "{gt}", "--method", "bicubic", "--degradation", "bx"], "invalid choice"),
+        (["eval", "{gt}", "--method", "bicubic", "--bd-offset", "1.5"], "--bd-offset sets how --degradation bd"),
     ],
 )
 def test_cli_eval_usage_errors(dataset, capsys, argv, message):

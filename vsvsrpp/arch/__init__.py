@@ -12,6 +12,11 @@ command line reads :mod:`~vsvsrpp.arch.options` (family names and call options) 
     >>> from vsvsrpp import arch
     >>> descriptor = arch.load(state_dict)      # detect the family, build, load strictly
     >>> descriptor.scale, descriptor.memory, descriptor.architecture.entry_point
+
+State dicts come in the official OpenMMLab (mmediting) names, which the networks here use, or in
+another toolbox's names for the same modules (BasicSR's BasicVSR and BasicVSR++): each family lists
+those as :attr:`Architecture.layouts`, and :func:`identify` is the one place that detects the family
+and the layout and renames the keys.
 """
 
 from __future__ import annotations
@@ -29,9 +34,13 @@ _WHERE = {
     "SizeRequirements": "descriptor",
     "StateDict": "state_dict",
     "check_finite": "state_dict",
+    "Identified": "families",
+    "OFFICIAL_LAYOUT": "families",
     "detect": "families",
     "get": "families",
+    "identify": "families",
     "load": "families",
+    "rename_keys": "state_dict",
 }
 _SUBMODULES = ("basicvsr", "basicvsrpp", "blocks", "deform", "descriptor", "families", "options", "realbasicvsr", "state_dict")
 

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import (
+    SPYNET_BASICSR,
+    UPSAMPLE_BASICSR,
     FeatureCache,
     PixelShufflePack,
     ResidualBlocksWithInputConv,
@@ -195,8 +197,15 @@ def read_basicvsr_config(sd: StateDict, prefix: str = "", family: str = "BasicVS
     return BasicVSRConfig(mid_channels=out_channels(sd, key), num_blocks=count_blocks(sd, prefix + "backward_resblocks"))
 
 
+#: BasicSR's ``BasicVSR`` (``basicsr/archs/basicvsr_arch.py``, the layout of its model zoo's
+#: ``BasicVSR_*.pth``): its propagation branches are ``{backward,forward}_trunk``, a
+#: ``ConvResidualBlocks`` with the same inner names as OpenMMLab's ``ResidualBlocksWithInputConv``.
+BASICSR_RULES = ((r"(backward|forward)_trunk\.(.+)", r"\g<1>_resblocks.\g<2>"), *UPSAMPLE_BASICSR, *SPYNET_BASICSR)
+
+
 class BasicVSRArchitecture(Architecture):
-    """BasicVSR: detection from ``backward_resblocks.*`` keys without a cleaning module."""
+    """BasicVSR: detection from ``backward_resblocks.*`` keys without a cleaning module; BasicSR's
+    layout (``backward_trunk.*``, ``upconv1``, SPyNet's ``basic_module.{0,2,4,6,8}``) is read too."""
 
     id = "basicvsr"
     name = "BasicVSR"
@@ -204,6 +213,7 @@ class BasicVSRArchitecture(Architecture):
     network = BasicVSR
     fp32_modules = ("spynet",)
     step_modules = ("backward_resblocks", "forward_resblocks")
+    layouts = {"BasicSR": BASICSR_RULES}
     summary = (
         "4x super-resolution with BasicVSR (Chan et al., CVPR 2021): first-order bidirectional "
         "propagation with flow warping; lighter than BasicVSR++ and a little less accurate."

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import (
+    SPYNET_BASICSR,
+    UPSAMPLE_BASICSR,
     FeatureCache,
     PixelShufflePack,
     Region,
@@ -515,8 +517,14 @@ def _region_target(full: torch.Tensor | None, part: torch.Tensor, height: int, w
 _SPYNET_KEY = "spynet.basic_module.0.basic_module.0.conv.weight"
 
 
+#: BasicSR's ``BasicVSRPlusPlus`` (``basicsr/archs/basicvsrpp_arch.py``): the same modules as
+#: OpenMMLab's but for the upsampling convolutions (``upconv1``/``upconv2``) and SPyNet's names.
+BASICSR_RULES = (*UPSAMPLE_BASICSR, *SPYNET_BASICSR)
+
+
 class BasicVSRPPArchitecture(Architecture):
-    """BasicVSR++: detection from ``deform_align.*`` / ``backbone.*`` keys.
+    """BasicVSR++: detection from ``deform_align.*`` / ``backbone.*`` keys; BasicSR's layout
+    (``upconv1``/``upconv2``, SPyNet's ``basic_module.{0,2,4,6,8}``) is read too.
 
     Hyperparameters read off the state dict: ``mid_channels`` is the output width of
     ``reconstruction.main.0``; ``num_blocks`` the number of residual blocks in
@@ -531,6 +539,7 @@ class BasicVSRPPArchitecture(Architecture):
     network = BasicVSRPlusPlus
     fp32_modules = ("spynet",)
     step_modules = tuple(f"backbone.{b}" for b in BRANCHES) + ("reconstruction",)
+    layouts = {"BasicSR": BASICSR_RULES}
     summary = (
         "Super-resolve (or restore) a clip with BasicVSR++ (Chan et al., CVPR 2022): second-order grid "
         "propagation with flow-guided deformable alignment; 4x models for clean or mildly compressed "

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .descriptor import SizeRequirements
+from .state_dict import Rename
 
 
 def check_frames(lqs: torch.Tensor, network: str) -> None:
@@ -269,6 +270,12 @@ class PixelShufflePack(nn.Module):
         return F.pixel_shuffle(self.upsample_conv(x), self.scale)
 
 
+#: BasicSR's names for the upsampling of BasicVSR and BasicVSR++: a bare convolution ``upconv{1,2}``
+#: followed by a shared ``nn.PixelShuffle``, where OpenMMLab has ``upsample{1,2}.upsample_conv``
+#: (:class:`PixelShufflePack`). Same weights, same computation.
+UPSAMPLE_BASICSR: tuple[Rename, ...] = ((r"upconv([12])\.(weight|bias)", r"upsample\g<1>.upsample_conv.\g<2>"),)
+
+
 class _ConvReLU(nn.Module):
     """Convolution with an optional ReLU; holds ``conv`` so keys read ``...{j}.conv.weight``."""
 
@@ -297,6 +304,16 @@ class SPyNetBasicModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.basic_module(x)
+
+
+#: BasicSR's names for SPyNet's convolutions (``SpyNet`` in ``basicsr/archs/spynet_arch.py``): each
+#: level's ``basic_module`` is an ``nn.Sequential`` with the ReLUs as modules of their own, so the
+#: five convolutions are ``basic_module.{0,2,4,6,8}``, where OpenMMLab (and :class:`SPyNet` here) has
+#: ``basic_module.{0..4}.conv``. The ``mean``/``std`` buffers are named alike. The rules apply with
+#: or without a prefix (``spynet.`` inside a network, none in a bare SPyNet file).
+SPYNET_BASICSR: tuple[Rename, ...] = tuple(
+    (rf"((?:.+\.)?basic_module\.\d+\.basic_module\.){2 * i}\.(weight|bias)", rf"\g<1>{i}.conv.\g<2>") for i in range(5)
+)
 
 
 class SPyNet(nn.Module):

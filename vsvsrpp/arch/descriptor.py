@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .options import CallOption
-from .state_dict import CheckpointError, StateDict
+from .state_dict import CheckpointError, Rename, StateDict
 
 @dataclass(frozen=True)
 class SizeRequirements:
@@ -144,7 +144,11 @@ class Architecture(ABC):
     * ``fp32_modules``: submodules that stay float32 in reduced precision (flow estimation);
     * ``step_modules``: submodules called once per frame by each step of a pass (progress and
       cancellation points of the engine);
-    * ``options``: the :class:`CallOption` s its ``forward`` takes besides the frames.
+    * ``options``: the :class:`CallOption` s its ``forward`` takes besides the frames;
+    * ``layouts``: other toolboxes' names for the family's modules, by toolbox (``{"BasicSR":
+      rules}``): the :data:`~vsvsrpp.arch.state_dict.Rename` rules that turn such a state dict's
+      keys into the official (OpenMMLab) ones that :meth:`matches`, :meth:`read_config` and the
+      network use. :func:`vsvsrpp.arch.identify` applies them.
 
     Configs have ``scale`` and ``size_requirements`` properties; networks keep their config as
     ``model.config``.
@@ -158,6 +162,7 @@ class Architecture(ABC):
     fp32_modules: ClassVar[tuple[str, ...]] = ()
     step_modules: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[tuple[CallOption, ...]] = ()
+    layouts: ClassVar[Mapping[str, tuple[Rename, ...]]] = {}
 
     @abstractmethod
     def matches(self, sd: StateDict) -> bool:

@@ -14,6 +14,10 @@ import torch
 #: A bare state dict: parameter and buffer names (no ``generator.`` prefix) to tensors.
 StateDict = dict[str, torch.Tensor]
 
+#: One renaming rule of a foreign checkpoint layout: a regular expression that must match a whole
+#: key, and the replacement (``re`` template syntax, ``\g<1>``) that gives the official name.
+Rename = tuple[str, str]
+
 
 from ..errors import CheckpointError  # noqa: E402  (the package's error family; re-exported here)
 
@@ -32,9 +36,38 @@ def require_keys(sd: StateDict, keys: tuple[str, ...], family: str, example: str
     if missing:
         sample = ", ".join(sorted(sd)[:5]) or "none"
         raise CheckpointError(
-            f"not a {family} state dict: missing {', '.join(missing)} (first keys found: {sample}). "
-            f"Expected an OpenMMLab {family} checkpoint (keys such as {example}){hint}."
+            f"not a {family} state dict: missing {', '.join(missing)} (found {modules_found(sd)}; first keys: {sample}). "
+            f"Expected an OpenMMLab or BasicSR {family} checkpoint (keys such as {example}){hint}."
         )
+
+
+def modules_found(sd: StateDict) -> str:
+    """The top-level module names of a state dict with their key counts, for error messages:
+    ``"12 keys in 3 modules: backward_trunk (8), conv_last (2), spynet (2)"``."""
+    counts: dict[str, int] = {}
+    for key in sd:
+        top = key.split(".", 1)[0]
+        counts[top] = counts.get(top, 0) + 1
+    shown = ", ".join(f"{name} ({n})" for name, n in sorted(counts.items())[:12])
+    more = f", and {len(counts) - 12} more" if len(counts) > 12 else ""
+    return f"{len(sd)} keys in {len(counts)} modules: {shown}{more}" if sd else "no keys"
+
+
+def rename_keys(sd: StateDict, rules: tuple[Rename, ...]) -> StateDict:
+    """``sd`` with each key renamed by the first rule whose pattern matches the whole key; keys
+    that no rule matches are kept as they are. The tensors are not copied.
+
+    Raises:
+        CheckpointError: if two keys end up with the same name (the rules do not fit this state dict).
+    """
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in rules]
+    out: StateDict = {}
+    for key, value in sd.items():
+        new = next((m.expand(r) for p, r in compiled if (m := p.fullmatch(key))), key)
+        if new in out:
+            raise CheckpointError(f"{key} and another key both stand for {new}: the checkpoint mixes two layouts")
+        out[new] = value
+    return out
 
 
 def out_channels(sd: StateDict, key: str) -> int:

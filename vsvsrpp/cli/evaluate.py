@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--method", choices=("bicubic", "model"), default=None, help="'bicubic' (MATLAB imresize) or 'model' (default: model)")
     add_model_source(p, "evaluate")
     p.add_argument("--degradation", choices=("bi", "bd"), default="bi", help="how the LR input is made (default: %(default)s)")
+    p.add_argument("--bd-offset", type=float, default=None, metavar="PX", help="BD's sampling phase in ground-truth pixels: 0 reproduces the official Vid4 BDx4 frames (default), 1.5 centres the blur on each 4x4 block, as the data BasicSR's BD checkpoint (basicsr-basicvsr-vimeo90k-bd) was trained on")
     p.add_argument("--metric-channel", choices=("y", "rgb"), default="y", help="Y of BT.601 (Vid4, UDM10, Vimeo-90K-T) or RGB (REDS4) (default: %(default)s)")
     p.add_argument("--crop-border", type=non_negative_int, default=0, metavar="N", help="border pixels ignored by the metrics (default: %(default)s, as the OpenMMLab configs)")
     p.add_argument("--limit-frames", type=positive_int, default=None, metavar="N", help="use only the first N frames of each clip")
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--method bicubic takes no --model, --weights or network options")
     if args.weights is not None and not args.weights.is_file():
         raise UsageError(f"weights file not found: {args.weights}")
+    if args.bd_offset is not None and (args.degradation != "bd" or args.lq is not None):
+        raise UsageError("--bd-offset sets how --degradation bd samples the ground truth; it takes no --lq and no other degradation")
     window = args.window if args.window is not None else DEFAULT_WINDOW
     overlap = args.overlap if args.overlap is not None else DEFAULT_OVERLAP
     if args.method == "bicubic":
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             lq_root=args.lq,
             method_name=name,
             progress=not args.no_progress,
+            bd_offset=args.bd_offset or 0.0,
         )
     except (FileNotFoundError, ValueError) as e:
         raise VsvsrppError(str(e)) from None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..hub.registry import DEFAULT_MODEL, SHIPPED_MODEL
+from ..hub.registry import DEFAULT_MODEL, OFFLINE_MODELS
 
 
 def _number(kind: type, low: float, inclusive: bool, words: str) -> Callable[[str], Any]:
@@ -37,7 +37,7 @@ def add_model_source(parser: argparse.ArgumentParser, what: str = "run", default
     """``--model NAME`` or ``--weights PATH`` (exclusive): what :func:`vsvsrpp.hub.resolve` takes;
     ``default`` says what is used when neither is given."""
     if default == DEFAULT_MODEL:
-        default += f"; {SHIPPED_MODEL}, shipped in the package, when {DEFAULT_MODEL} cannot be downloaded"
+        default += f"; when {DEFAULT_MODEL} cannot be downloaded, the first of {', '.join(OFFLINE_MODELS)} that is installed"
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--model", default=None, metavar="NAME", help=f"pretrained model to {what}, downloaded on first use (default: {default})")
     group.add_argument("--weights", type=Path, default=None, metavar="PATH", help=f"checkpoint file of any family to {what} (default: {default})")

@@ -35,7 +35,7 @@ def _options():
         ("--mid-channels", "mid_channels", positive_int, "N", "feature channels (default: 64, or those of --init)"),
         ("--num-blocks", "num_blocks", positive_int, "N", "residual blocks per branch (default: 7, or those of --init)"),
         ("--init", "init", str, "NAME|PATH", "fine-tune from a registry model or checkpoint"),
-        ("--spynet", "spynet_init", str, "NAME|PATH", "take the initial SPyNet weights from this registry model or checkpoint, or 'zero': train SPyNet from scratch, starting at zero flow"),
+        (("--spynet-init", "--spynet"), "spynet_init", str, "NAME|PATH", "take the initial SPyNet weights from this registry model or checkpoint (any BasicVSR, BasicVSR++ or RealBasicVSR, OpenMMLab or BasicSR layout; also with --init), or 'zero': train SPyNet from scratch, starting at zero flow"),
         ("--lr", "lr", positive_float, "LR", "learning rate of the network"),
         ("--spynet-lr", "spynet_lr", non_negative_float, "LR", "learning rate of SPyNet"),
         ("--min-lr", "min_lr", non_negative_float, "LR", "learning rate at the end of the cosine schedule"),
@@ -67,10 +67,11 @@ def add_parser(sub) -> None:
     for flag, name, kind, metavar, text in _options():
         default = defaults[name]
         shown = "" if default is None else " (default: %(default)s)"
+        flags = (flag,) if isinstance(flag, str) else flag  # (the first is the name, the others aliases)
         if isinstance(kind, tuple):
-            p.add_argument(flag, dest=name, choices=kind, default=default, help=text + shown)
+            p.add_argument(*flags, dest=name, choices=kind, default=default, help=text + shown)
         else:
-            p.add_argument(flag, dest=name, type=kind, default=default, metavar=metavar, help=text + shown)
+            p.add_argument(*flags, dest=name, type=kind, default=default, metavar=metavar, help=text + shown)
     p.add_argument("--workers", dest="num_workers", type=non_negative_int, default=min(8, os.cpu_count() or 1), metavar="N", help="data loader processes (default: %(default)s)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="STATE", help="continue from WORK_DIR's training state (or the given state file)")
     p.add_argument("--stop-at", type=positive_int, default=None, metavar="N", help="stop (and save) after N iterations in total; resume later")

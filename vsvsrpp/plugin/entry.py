@@ -65,7 +65,7 @@ def _check_clip(clip: Any, error: _Errors) -> None:
 def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) -> tuple[Checkpoint, Engine]:
     """Resolve the checkpoint and the shared engine; refuse a family other than the entry point's."""
     try:
-        checkpoint = resolve(a.source, fallback=not a.named)
+        checkpoint = resolve(a.source, fallback=not a.named, family=family.id if family is not None else None)
     except DownloadError as e:  # its message names the URL, the cause and the manual fix
         raise error(str(e)) from None
     except (TypeError, ValueError, FileNotFoundError) as e:
@@ -183,10 +183,10 @@ def _docstring(family: Architecture, default_model: str) -> str:
         return textwrap.fill(f"{name}: {doc}", 96, initial_indent="    ", subsequent_indent="        ")
 
     lines = [textwrap.fill(family.summary, 96), "", "Args:", item("clip", _CLIP_DOC)]
-    shipped = registry.MODELS[registry.SHIPPED_MODEL]
+    stand_ins = " or else ".join(f"``{m.name!r}``" + (" (shipped in the package)" if m.shipped else f" (with ``{m.carried_by.requirement}`` installed)")
+                                for m in registry.offline_models(family.id))  # fmt: skip
     fallback = (f" When no model is named and ``{default_model!r}`` can be neither found in the cache nor downloaded, "
-                f"``{shipped.name!r}`` (shipped in the package) runs instead, with one warning."
-                if shipped.family == family.id else "")  # fmt: skip
+                f"{stand_ins} runs instead, with one warning." if stand_ins else "")  # fmt: skip
     lines.append(item("model", f"pretrained registry name (``vsvsrpp.hub.MODELS``; default ``{default_model!r}``); "
                                f"downloaded and verified on first use.{fallback} Ignored when ``weights`` is given."))
     lines += [item(p.name, p.doc) for p in arguments.PARAMS]

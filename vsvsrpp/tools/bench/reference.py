@@ -195,8 +195,7 @@ def reference_state_dict(weights: str | os.PathLike) -> tuple[dict[str, torch.Te
         ValueError: if the checkpoint is not a BasicVSR++ (the reference has only that family);
             vsvsrpp.arch.CheckpointError (a ValueError) if it cannot be read.
     """
-    sd = read_state_dict(weights)
-    family = arch.detect(sd)
+    family, sd, _ = arch.identify(read_state_dict(weights))
     reason = skip_reason(family)
     if reason is not None:
         raise ValueError(f"{weights} is a {family.name} checkpoint; {reason}")

@@ -29,8 +29,10 @@ class TrainConfig:
         mid_channels, num_blocks: network size; ``None``: 64 and 7, or those of ``init``.
         init: registry name or checkpoint path to fine-tune from.
         spynet_init: registry name or checkpoint path whose SPyNet weights initialise the flow
-            network (the paper starts from a pretrained SPyNet), or ``"zero"``: SPyNet trained
-            from scratch starting at zero flow; ignored with ``init``.
+            network (the paper starts from a pretrained SPyNet; any BasicVSR, BasicVSR++ or
+            RealBasicVSR checkpoint, OpenMMLab or BasicSR layout, or a bare SPyNet), or
+            ``"zero"``: SPyNet trained from scratch starting at zero flow. With ``init``, it
+            replaces the SPyNet of that checkpoint.
         lr, spynet_lr, betas, min_lr: Adam and the cosine schedule.
         spynet_fix_iters: SPyNet is frozen while ``iteration < spynet_fix_iters``.
         charbonnier_eps: the loss's epsilon (added to the squared difference).

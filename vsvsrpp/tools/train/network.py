@@ -3,9 +3,14 @@ paper does), or a 4x BasicVSR++ checkpoint to fine-tune."""
 
 from __future__ import annotations
 
+import re
+
 from torch import nn
 
-from ...arch import basicvsrpp
+from ... import arch
+from ...arch import StateDict, basicvsrpp
+from ...arch.blocks import SPYNET_BASICSR
+from ...arch.state_dict import rename_keys
 from ...arch.basicvsrpp import BasicVSRPlusPlus, BasicVSRPPConfig
 from ...hub.checkpoint import load_descriptor, read_state_dict, resolve
 from .config import TrainConfig
@@ -38,9 +43,10 @@ def build_network(config: TrainConfig) -> BasicVSRPlusPlus:
 
     * ``config.init``: the checkpoint it names (:func:`vsvsrpp.hub.checkpoint.resolve`), which
       must hold a 4x BasicVSR++ of the size ``config`` asks for, if it asks;
-    * else a random network of ``config``'s size (64 channels and 7 blocks by default), with
-      SPyNet loaded from ``config.spynet_init`` if given, or starting at zero flow if that is
-      :data:`ZERO_FLOW` (``"zero"``).
+    * else a random network of ``config``'s size (64 channels and 7 blocks by default);
+
+    then, in either case, SPyNet is replaced by the one in ``config.spynet_init`` if given (see
+    :func:`load_spynet`), or starts at zero flow if that is :data:`ZERO_FLOW` (``"zero"``).
 
     Raises:
         ValueError: ``init`` is not a 4x BasicVSR++ or not of the requested size, or
@@ -53,8 +59,9 @@ def build_network(config: TrainConfig) -> BasicVSRPlusPlus:
         if descriptor.architecture is not basicvsrpp.ARCH or descriptor.scale != 4:
             raise ValueError(f"{config.init}: only 4x BasicVSR++ networks can be trained here (this is {descriptor.name})")
         check_size(config, network_size(descriptor.config), "the init checkpoint")
-        return descriptor.model
-    model = new_network(config.mid_channels or 64, config.num_blocks or 7)
+        model = descriptor.model
+    else:
+        model = new_network(config.mid_channels or 64, config.num_blocks or 7)
     if config.spynet_init == ZERO_FLOW:
         zero_flow(model)
     elif config.spynet_init is not None:
@@ -78,16 +85,33 @@ def zero_flow(model: BasicVSRPlusPlus) -> None:
 
 def load_spynet(model: BasicVSRPlusPlus, source: str) -> None:
     """Load SPyNet weights into ``model.spynet`` from a registry name or checkpoint path: the
-    ``spynet.*`` part of a whole network's checkpoint, or a bare SPyNet state dict (its
-    ``mean``/``std`` buffers may be missing).
+    SPyNet of a whole network's checkpoint (BasicVSR++, BasicVSR or RealBasicVSR, in the
+    OpenMMLab or BasicSR layout), or a bare SPyNet state dict (its ``mean``/``std`` buffers may be
+    missing). See :func:`spynet_state_dict`.
 
     Raises:
         ValueError: the checkpoint holds no SPyNet weights (or an unknown registry name).
         FileNotFoundError: the file does not exist.
     """
-    sd = read_state_dict(resolve(source).path)
-    if any(k.startswith("spynet.") for k in sd):
-        sd = {k[len("spynet.") :]: v for k, v in sd.items() if k.startswith("spynet.")}
+    sd = spynet_state_dict(read_state_dict(resolve(source).path))
     missing, unexpected = model.spynet.load_state_dict(sd, strict=False)
     if unexpected or any(k not in ("mean", "std") for k in missing):
-        raise ValueError(f"{source}: not SPyNet weights (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(
+            f"{source}: not SPyNet weights (missing {', '.join(missing[:3]) or 'nothing'}, unexpected "
+            f"{', '.join(unexpected[:3]) or 'nothing'}); give a BasicVSR, BasicVSR++ or RealBasicVSR checkpoint or a bare SPyNet"
+        )
+
+
+def spynet_state_dict(sd: StateDict) -> StateDict:
+    """The SPyNet part of a state dict, in the official names without a prefix.
+
+    ``sd`` is a whole network's state dict in any layout :func:`vsvsrpp.arch.identify` knows (the
+    SPyNet under ``spynet.``, or ``basicvsr.spynet.`` in RealBasicVSR), or a bare SPyNet's (the
+    OpenMMLab or BasicSR names). Returns ``sd`` unchanged when it has neither.
+    """
+    sd = arch.identify(sd).state_dict
+    inner = {m.group(1): v for k, v in sd.items() if (m := _SPYNET_PART.fullmatch(k))}
+    return rename_keys(inner or sd, SPYNET_BASICSR)
+
+
+_SPYNET_PART = re.compile(r"(?:.+\.)?spynet\.(.+)")
