@@ -24,7 +24,7 @@ FLOAT_LIMIT = 1e-5
 DEMO = Path("/work/shared/data/basicvsrpp_demo_000/00000000.png")
 
 YUV_FORMATS = [
-    vs.YUV420P8, vs.YUV420P10, vs.YUV420P16, vs.YUV420PS,
+    vs.YUV420P8, vs.YUV420P10, vs.YUV420P16, vs.YUV420PH, vs.YUV420PS,
     vs.YUV422P8, vs.YUV422P10, vs.YUV422PS,
     vs.YUV444P8, vs.YUV444P16, vs.YUV444PS,
 ]  # fmt: skip
@@ -127,7 +127,7 @@ def test_demo_frame():
 
 
 def sharp_chroma_edge() -> list[np.ndarray]:
-    """4:2:0 8-bit planes: flat grey luma; U steps from 64 to 192 across a diagonal-free corner."""
+    """4:2:0 8-bit planes: flat grey luma; U steps from 64 to 192 at a vertical and a horizontal edge."""
     y = np.full((H, W), 128, np.uint8)
     u = np.full((H // 2, W // 2), 64, np.uint8)
     u[H // 4 :, W // 4 :] = 192
