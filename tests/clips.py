@@ -51,3 +51,25 @@ def clip_to_array_async(clip: vs.VideoNode, order) -> np.ndarray:
     futures = {n: clip.get_frame_async(n) for n in order}
     out = {n: frame_to_array(fut.result()) for n, fut in futures.items()}
     return np.stack([out[n] for n in range(clip.num_frames)])
+
+
+def clip_from_planes(planes, fmt: int, props: dict | None = None) -> vs.VideoNode:
+    """A one-frame clip of format ``fmt`` whose planes hold ``planes`` (each at its own size),
+    with the frame properties ``props``."""
+    h, w = planes[0].shape
+    blank = core.std.BlankClip(format=fmt, width=w, height=h, length=1, keep=True)
+
+    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        for p, plane in enumerate(planes):
+            np.copyto(np.asarray(out[p]), plane, casting="same_kind")
+        out.props.update(props or {})
+        return out
+
+    return core.std.ModifyFrame(blank, blank, fill)
+
+
+def frame_planes(clip: vs.VideoNode, n: int = 0) -> list[np.ndarray]:
+    """Frame ``n``'s planes as arrays in their own dtype and size."""
+    f = clip.get_frame(n)
+    return [np.array(f[p]) for p in range(f.format.num_planes)]
