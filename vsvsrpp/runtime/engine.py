@@ -37,7 +37,7 @@ from ..arch.blocks import pad_frames, tile_regions
 from ..hub.checkpoint import read_state_dict
 from . import control, cuda
 from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
-from .memory import MIN_TILE
+from .memory import MIN_TILE, trim_heap
 from .windows import WindowPlan
 
 log = logging.getLogger("vsvsrpp")
@@ -313,6 +313,8 @@ class Engine:
                         cuda.empty_cache()
                 finally:
                     self._placement.on_step = None
+                    if self.device.type == "cpu":
+                        trim_heap()  # the pass's freed transients back to the system (see trim_heap)
 
     def _count_steps(self, frames: torch.Tensor, progress: Callable[[float], None] | None) -> None:
         """Point the step hooks of the network at ``progress`` for one attempt at a pass."""

@@ -375,8 +375,13 @@ def plan(
     )
 
 
-def _malloc_trim() -> None:
-    """Give freed heap memory back to the system (glibc), so resident memory starts low."""
+def trim_heap() -> None:
+    """Give freed heap memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    The engine calls it after every pass on the CPU: without it, glibc's heaps keep the freed
+    transients of passes, fragmented, and resident memory crept up over a long clip (c16n2 x4 on
+    96x64 frames: 1252 MiB at frame 200, 1372 MiB at frame 2016; with it 1053 and 1030-1035 MiB).
+    """
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -414,7 +419,7 @@ def measure_peak(fn: Callable[[], Any], device: torch.device | str = "cpu") -> t
         result = fn()
         torch.cuda.synchronize(device)
         return result, torch.cuda.max_memory_allocated(device) - before
-    _malloc_trim()
+    trim_heap()
     before = _status_kib("VmRSS")
     try:
         with open("/proc/self/clear_refs", "w") as f:
