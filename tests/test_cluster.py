@@ -159,6 +159,24 @@ def test_interrupted_run_resumes_with_only_the_missing_segments(cluster, clips, 
     assert not work.exists()
 
 
+def test_resume_recomputes_exactly_the_corrupted_segment(cluster, clips, single, tiny_checkpoint, tmp_path, capsys):
+    """Issue 26, item 1: bytes flipped in the middle of a kept segment, its size unchanged."""
+    out = tmp_path / "dist.mkv"
+    work = work_dir_for(out, None)
+    args = ["upscale", str(clips["cut"]), str(out), "--weights", str(tiny_checkpoint), *RUN, *SEGMENT, "--ray", "--keep-work"]
+    assert cli.main(args) == 0
+    path = wd.segment_path(work, 1)
+    data = path.read_bytes()
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + bytes(2000) + data[middle + 2000 :])
+    out.unlink()
+    capsys.readouterr()
+    assert cli.main([*args, "--resume"]) == 0
+    assert "3 segments: 1 computed, 2 kept" in capsys.readouterr().err
+    assert all(wd.is_done(work, s) for s in plan_segments(40, 8, 2, 16))
+    assert frame_hashes(out) == single["cut"]
+
+
 def test_resume_refuses_other_settings(cluster, clips, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "dist.mkv"
     work = work_dir_for(out, None)

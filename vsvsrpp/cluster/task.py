@@ -97,7 +97,7 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     started = time.monotonic()
     workdir, seg = Path(job.workdir), job.segment
     result = {"key": job.key, "index": seg.index, "pid": os.getpid(), "host": socket.gethostname()}
-    if wd.is_done(workdir, seg, verify=False):  # a retry of an attempt that finished
+    if wd.is_done(workdir, seg):  # a retry of an attempt that finished, intact (sha256 checked)
         return result | {"computed": False, "seconds": time.monotonic() - started}
     marker = wd.marker_path(workdir, seg.index, os.getpid())
     marker.touch()
