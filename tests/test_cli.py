@@ -22,6 +22,7 @@ import vapoursynth as vs
 from hypothesis import given
 from hypothesis import strategies as st
 
+import media
 import vsvsrpp
 from conftest import make_checkpoint
 from vsvsrpp import cli
@@ -307,6 +308,19 @@ def test_upscale_copies_audio_and_colour_tags(videos, tmp_path, stand_in):
     assert len(audio) == 1 and audio[0]["codec_name"] == "aac"
     src_audio = next(s for s in ffmpeg.probe(str(videos["audio"]))["streams"] if s["codec_type"] == "audio")
     assert audio[0]["sample_rate"] == src_audio["sample_rate"]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_upscale_keeps_the_start_offset_and_the_sample_aspect_ratio(tmp_path, stand_in, suffix):
+    """Issue 26, items 2-3: a source whose video starts 1.023 s after its audio, with SAR 4:3."""
+    src = media.late_anamorphic_source(tmp_path)
+    assert media.video_delay(src) == pytest.approx(media.VIDEO_DELAY, abs=0.001)
+    out = tmp_path / f"out{suffix}"
+    assert cli.main(["upscale", str(src), str(out), "--preset", "ultrafast", "--no-progress"]) == 0
+    got = media.streams(out)
+    assert int(got["video"]["nb_read_frames"]) == 6 and int(got["video"]["width"]) == 384
+    assert media.video_delay(out) == pytest.approx(media.VIDEO_DELAY, abs=0.5 / 24)  # to the nearest frame
+    assert got["video"]["sample_aspect_ratio"] == "4:3"
 
 
 def test_upscale_rgb_stays_rgb(videos, tmp_path, stand_in):

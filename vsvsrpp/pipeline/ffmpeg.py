@@ -1,10 +1,12 @@
-"""Everything the package knows about ffmpeg and ffprobe, in one place: file URLs, probes (audio,
-frame counts), the colour tags of a stream, pixel formats, and the encoding command line
-(built with ffmpeg-python)."""
+"""Everything the package knows about ffmpeg and ffprobe, in one place: file URLs, probes (what an
+output keeps of its source: audio, start offset, sample aspect ratio; frame counts), the colour
+tags of a stream, pixel formats, and the encoding command line (built with ffmpeg-python)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +72,92 @@ def clip_color_args(clip, colors) -> dict[str, str]:
     return color_args(colors, subsampled=bool(fmt.subsampling_w or fmt.subsampling_h) and fmt.color_family.name == "YUV")
 
 
-def has_audio(path: Path) -> bool:
-    """Whether ffprobe finds an audio stream in ``path`` (False, with a warning, when ffprobe
-    fails or is missing: the audio is then not copied)."""
+@dataclass(frozen=True)
+class SourceStreams:
+    """What an output keeps of its source besides the frames (:func:`probe_source`).
+
+    Attributes:
+        path: the source file.
+        audio: it has audio streams (they are copied).
+        video_delay: seconds from the start of what the copied audio keeps (the file's start) to
+            the first video frame; the output's video starts that much later too.
+        sar: the video's sample (pixel) aspect ratio ``(num, den)``, or None for square pixels
+            or none given.
+    """
+
+    path: Path
+    audio: bool = False
+    video_delay: float = 0.0
+    sar: tuple[int, int] | None = None
+
+
+def probe_source(path: Path) -> SourceStreams:
+    """:class:`SourceStreams` of ``path``, read with ffprobe (with a warning and nothing kept
+    when ffprobe fails or is missing: the audio is then not copied)."""
     import ffmpeg
 
     try:
         info = ffmpeg.probe(file_url(path))
     except ffmpeg.Error as e:
         log.warning("ffprobe failed on %s, audio is not copied: %s", path, (e.stderr or b"").decode("utf-8", "replace").strip())
-        return False
+        return SourceStreams(Path(path))
     except FileNotFoundError:
         log.warning("ffprobe not found, audio is not copied")
-        return False
-    return any(s.get("codec_type") == "audio" for s in info.get("streams", []))
+        return SourceStreams(Path(path))
+    streams = info.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), {})
+    # The first decoded video frame: its time and aspect ratio (a Matroska stream's start_time
+    # is only ffprobe's estimate, often the file's start).
+    frame = _first_frame(path)
+    try:
+        delay = max(0.0, float(frame.get("best_effort_timestamp_time", video.get("start_time"))) - float(info["format"]["start_time"]))
+    except (KeyError, TypeError, ValueError):
+        delay = 0.0
+    try:
+        sar = Fraction(*map(int, (frame.get("sample_aspect_ratio") or video["sample_aspect_ratio"]).split(":")))
+    except (KeyError, AttributeError, TypeError, ValueError, ZeroDivisionError):
+        sar = Fraction(1)
+    return SourceStreams(
+        Path(path),
+        audio=any(s.get("codec_type") == "audio" for s in streams),
+        video_delay=delay,
+        sar=None if sar in (0, 1) else (sar.numerator, sar.denominator),
+    )
+
+
+def _first_frame(path: Path) -> dict[str, Any]:
+    """ffprobe's description of the first decoded frame of the first video stream ({} if none)."""
+    import ffmpeg
+
+    try:
+        info = ffmpeg.probe(file_url(path), select_streams="v:0", show_frames=None, read_intervals="%+#1",
+                            show_entries="frame=best_effort_timestamp_time,sample_aspect_ratio")  # fmt: skip
+    except ffmpeg.Error:
+        return {}
+    return next(iter(info.get("frames") or []), {})
+
+
+def video_input_options(source: SourceStreams | None, fps: Fraction) -> dict[str, Any]:
+    """ffmpeg input options of the video fed at ``fps`` (frames from 0 s) that keep its start
+    offset to the copied audio of ``source``, to the nearest frame: ``itsoffset``."""
+    if source is None or not source.audio or round(source.video_delay * fps) == 0:
+        return {}
+    return {"itsoffset": f"{float(round(source.video_delay * fps) / fps):.6f}"}
+
+
+def video_output_options(source: SourceStreams | None, input_options: dict[str, Any], size: tuple[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """ffmpeg output options of a video encoded from frames fed with ``input_options``
+    (:func:`video_input_options`): with a start offset, its frames as they are (``fps_mode
+    passthrough``: a constant-rate muxer such as MP4's would otherwise fill the offset with
+    copies of the first frame); with ``size`` (the video's ``(width, height)``), ``source``'s
+    sample aspect ratio (``aspect``: the display aspect ratio that gives it). Without ``size``
+    the frames' own aspect ratio is kept (frames decoded from segments that carry it)."""
+    opts: dict[str, Any] = {}
+    if source is not None and source.sar is not None and size is not None:
+        opts["aspect"] = f"{size[0] * source.sar[0]}:{size[1] * source.sar[1]}"
+    if "itsoffset" in input_options:
+        opts["fps_mode"] = "passthrough"
+    return opts
 
 
 def count_frames(path: Path) -> int:
@@ -127,7 +201,7 @@ def for_ffmpeg(clip):
     return clip
 
 
-def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, audio_from: Path | None = None,
+def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, source: SourceStreams | None = None,
                    container: str | None = None, verbose: bool = False) -> list[str]:  # fmt: skip
     """The ffmpeg command line encoding ``clip`` (fed on stdin as Y4M, or raw planar GBR for
     RGB) to ``target`` (a :func:`file_url` or ``"pipe:1"``).
@@ -137,7 +211,9 @@ def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, 
         tags: colour tags (:func:`color_args`).
         encoding: encoder settings.
         target: where ffmpeg writes.
-        audio_from: a file whose audio streams are copied, or None.
+        source: what the output keeps of its source (:func:`probe_source`): its audio streams
+            (copied), the start offset between them and the video, the sample aspect ratio;
+            None keeps nothing.
         container: ffmpeg's format name; None guesses it from ``target`` (``matroska`` on stdout).
         verbose: ffmpeg's warnings too (else errors only).
     """
@@ -146,18 +222,19 @@ def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, 
 
     fps = f"{clip.fps_num}/{clip.fps_den}"
     fmt = clip.format
+    in_opts = video_input_options(source, Fraction(clip.fps_num, clip.fps_den))
     if fmt.color_family == vs.RGB:
-        video_in = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt=rgb_pix_fmt(fmt.bits_per_sample), s=f"{clip.width}x{clip.height}", framerate=fps)
+        video_in = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt=rgb_pix_fmt(fmt.bits_per_sample), s=f"{clip.width}x{clip.height}", framerate=fps, **in_opts)  # fmt: skip
     else:
-        video_in = ffmpeg.input("pipe:0", format="yuv4mpegpipe")
+        video_in = ffmpeg.input("pipe:0", format="yuv4mpegpipe", **in_opts)
     streams = [video_in["v"]]
-    out_opts: dict[str, Any] = {"vcodec": encoding.codec, "r": fps}
+    out_opts: dict[str, Any] = {"vcodec": encoding.codec, "r": fps, **video_output_options(source, in_opts, (clip.width, clip.height))}
     for key in ("crf", "preset", "pix_fmt"):
         if getattr(encoding, key) not in (None, ""):
             out_opts[key] = getattr(encoding, key)
     out_opts.update(tags)
-    if audio_from is not None:
-        streams.append(ffmpeg.input(file_url(audio_from))["a"])
+    if source is not None and source.audio:
+        streams.append(ffmpeg.input(file_url(source.path))["a"])
         out_opts["acodec"] = "copy"
     if container:
         out_opts["format"] = container
