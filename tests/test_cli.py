@@ -339,6 +339,21 @@ def test_upscale_rgb_stays_rgb(videos, tmp_path, stand_in):
         assert diff / (16 * 17) <= 1.0
 
 
+def test_rgb_into_a_yuv_encoder_is_tagged_with_the_matrix_it_was_converted_with(videos, tmp_path, stand_in):
+    """Issue 26, item 6: libx264 takes no RGB; the output is YUV tagged with the matrix that
+    made it, so that reading it back by its tags gives the network's RGB."""
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["rgb"]), str(out), "--crf", "0", "--preset", "ultrafast", "--no-progress"]) == 0
+    v = video_stream(probe_video(out))
+    assert v["pix_fmt"] == "yuv444p" and (v.get("color_space"), v.get("color_range")) == ("bt709", "tv")
+    expect = fake_basicvsrpp(core.bs.VideoSource(str(videos["rgb"])), output_format=vs.RGB24)
+    got = core.resize.Point(core.bs.VideoSource(str(out)), format=vs.RGB24)  # by the file's tags
+    fe, fg = expect.get_frame(2), got.get_frame(2)
+    for p in range(3):
+        diff = sum(abs(int(fe[p][y, x]) - int(fg[p][y, x])) for y in range(0, 256, 17) for x in range(0, 384, 23))
+        assert diff / (16 * 17) <= 1.5
+
+
 def test_upscale_odd_file_names(videos, tmp_path, stand_in):
     # ':' would make ffmpeg look for a protocol, spaces must survive, '-' must not become an option.
     inp = tmp_path / "in put:1.mp4"

@@ -132,6 +132,26 @@ def test_the_worker_recomputes_a_corrupted_segment_of_the_right_size(tiny_checkp
     assert decoded() == frames and sha256_of(path) == wd.read_json(wd.manifest_path(work, 0))["sha256"]
 
 
+def test_the_join_tags_rgb_segments_encoded_as_yuv(tmp_path):
+    """Issue 26, item 6, in the Ray join: lossless RGB segments re-encoded with libx264 (which
+    takes no RGB) are converted with a known matrix and tagged with it."""
+    import subprocess
+
+    from vsvsrpp.cluster.assemble import assemble
+    from vsvsrpp.pipeline.ffmpeg import SourceStreams
+    from vsvsrpp.pipeline.spec import LOSSLESS, Encoding
+
+    segments = [Segment(0, 0, 3, 0, 3), Segment(1, 3, 6, 3, 6)]
+    for s in segments:
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=24", "-frames:v", "3",
+                        "-c:v", "ffv1", "-pix_fmt", "gbrp", str(wd.segment_path(tmp_path, s.index))], check=True)  # fmt: skip
+    out = tmp_path / "out.mkv"
+    assemble(tmp_path, segments, SourceStreams(tmp_path / "src.mkv"), out, 6, (24, 1), {}, LOSSLESS, Encoding(preset="ultrafast"), None, rgb=True)
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=pix_fmt,color_space,color_range", "-of", "json", str(out)]
+    stream = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["streams"][0]
+    assert (stream["pix_fmt"], stream.get("color_space"), stream.get("color_range")) == ("yuv444p", "bt709", "tv")
+
+
 @pytest.fixture
 def source(tmp_path):
     path = tmp_path / "in.mp4"

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..runtime.segments import Segment
 from . import workdir as wd
 from ..errors import OutputError
-from ..pipeline.ffmpeg import SourceStreams, command, count_frames, file_url, video_input_options, video_output_options
+from ..pipeline.ffmpeg import SourceStreams, command, count_frames, encoder_options, file_url, video_input_options, video_output_options
 from ..pipeline.spec import Encoding
 
 log = logging.getLogger("vsvsrpp.cluster")
@@ -32,7 +32,8 @@ def concat_list(workdir: Path, segments: list[Segment]) -> Path:
 
 
 def assemble(workdir: Path, segments: list[Segment], source: SourceStreams, output: Path, num_frames: int, fps: tuple[int, int],
-             colors_args: dict[str, str], segment_encoding: Encoding, final: Encoding, container: str | None) -> None:  # fmt: skip
+             colors_args: dict[str, str], segment_encoding: Encoding, final: Encoding, container: str | None,
+             rgb: bool = False) -> None:  # fmt: skip
     """Write ``output`` from the segment files (see the module's description).
 
     Args:
@@ -48,6 +49,8 @@ def assemble(workdir: Path, segments: list[Segment], source: SourceStreams, outp
             ``final``, others are copied.
         final: the output's encoder settings.
         container: ffmpeg's format name, or None to guess it from ``output``'s extension.
+        rgb: the segments hold RGB frames (converted and tagged like a single run's when the
+            final encoder takes only YUV: :func:`vsvsrpp.pipeline.ffmpeg.encoder_options`).
 
     Raises:
         vsvsrpp.errors.OutputError: ffmpeg failed, or the output's frame count is wrong.
@@ -61,13 +64,13 @@ def assemble(workdir: Path, segments: list[Segment], source: SourceStreams, outp
     listing = concat_list(workdir, segments)
     in_opts = video_input_options(source, Fraction(*fps))
     video = ffmpeg.input(str(listing), format="concat", safe=0, **in_opts)
-    streams = [video["v"]]
     opts: dict = {"r": f"{fps[0]}/{fps[1]}", **colors_args, **video_output_options(source, in_opts)}
     if segment_encoding.is_lossless:
-        opts["vcodec"] = final.codec
-        opts.update({k: v for k, v in (("crf", final.crf), ("preset", final.preset), ("pix_fmt", final.pix_fmt)) if v})
+        stream, encoder = encoder_options(video["v"], final, rgb)
+        opts |= encoder
     else:
-        opts["vcodec"] = "copy"
+        stream, opts["vcodec"] = video["v"], "copy"
+    streams = [stream]
     if source.audio:
         streams.append(ffmpeg.input(file_url(source.path))["a?"])
         opts["acodec"] = "copy"

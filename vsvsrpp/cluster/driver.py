@@ -89,6 +89,7 @@ class FileJob:
     fps: tuple[int, int]
     colors_args: dict[str, str]
     streams: SourceStreams
+    rgb: bool
     filter_kwargs: dict[str, Any] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
@@ -166,7 +167,7 @@ def _open_file(key: int, source: Path, output: Path, options: ClusterOptions, kw
     subsampled = fmt.color_family == vs.YUV and bool(fmt.subsampling_w or fmt.subsampling_h)
     workdir = work_dir_for(output, options.work_dir.absolute() if options.work_dir else None)
     return FileJob(key, source.absolute(), output.absolute(), workdir, src.num_frames, (src.fps_num, src.fps_den),
-                   color_args(colors, subsampled=subsampled), probe_source(source.absolute()), kwargs)  # fmt: skip
+                   color_args(colors, subsampled=subsampled), probe_source(source.absolute()), fmt.color_family == vs.RGB, kwargs)  # fmt: skip
 
 
 def _connect(ray, address: str | None, verbose: bool) -> bool:
@@ -349,7 +350,7 @@ def _board(ray, board) -> dict:
 def _join(f: FileJob, encoding: Encoding, final: Encoding, spec: RunSpec, options: ClusterOptions) -> None:
     from .assemble import assemble
 
-    assemble(f.workdir, f.segments, f.streams, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, spec.container)
+    assemble(f.workdir, f.segments, f.streams, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, spec.container, f.rgb)
     log.info("wrote %s (%d frames, %d segments)", f.output, f.num_frames, len(f.segments))
     if not options.keep_work:
         shutil.rmtree(f.workdir, ignore_errors=True)

@@ -4,6 +4,7 @@ tags of a stream, pixel formats, and the encoding command line (built with ffmpe
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -201,6 +202,48 @@ def for_ffmpeg(clip):
     return clip
 
 
+#: How RGB frames are converted for an encoder that takes only YUV (libx264...): with this
+#: matrix and range, which the output is tagged with (ffmpeg's own conversion uses BT.601 and
+#: tags no matrix, so players guess one).
+RGB_TO_YUV = {"colorspace": "bt709", "color_range": "tv"}
+
+
+@functools.lru_cache(maxsize=None)
+def encoder_pix_fmts(codec: str) -> tuple[str, ...]:
+    """The pixel formats ffmpeg's encoder ``codec`` takes (empty when ffmpeg does not say:
+    an unknown encoder, ffmpeg missing)."""
+    import subprocess
+
+    try:
+        text = subprocess.run(["ffmpeg", "-hide_banner", "-h", f"encoder={codec}"], capture_output=True, text=True).stdout
+    except OSError:
+        return ()
+    line = next((ln for ln in text.splitlines() if "Supported pixel formats:" in ln), "")
+    return tuple(line.split(":", 1)[1].split()) if line else ()
+
+
+def is_rgb_pix_fmt(name: str) -> bool:
+    """Whether ffmpeg's pixel format ``name`` is RGB (``gbrp``, ``rgb24``, ``bgr0``...)."""
+    return any(k in name for k in ("rgb", "bgr", "gbr"))
+
+
+def encoder_options(video, encoding: Encoding, rgb: bool):
+    """The encoder's output options (``vcodec``, ``crf``, ``preset``, ``pix_fmt``) for the
+    ffmpeg-python stream ``video``; RGB frames (``rgb``) that end as YUV (``encoding``'s
+    ``pix_fmt``, or an encoder without RGB formats) are converted with :data:`RGB_TO_YUV` and
+    tagged with it. Returns ``(video, options)``."""
+    opts: dict[str, Any] = {"vcodec": encoding.codec}
+    for key in ("crf", "preset", "pix_fmt"):
+        if getattr(encoding, key) not in (None, ""):
+            opts[key] = getattr(encoding, key)
+    if rgb:
+        formats = (encoding.pix_fmt,) if encoding.pix_fmt else encoder_pix_fmts(encoding.codec)
+        if formats and not any(map(is_rgb_pix_fmt, formats)):
+            video = video.filter("scale", out_color_matrix=RGB_TO_YUV["colorspace"], out_range=RGB_TO_YUV["color_range"])
+            opts.update(RGB_TO_YUV)
+    return video, opts
+
+
 def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, source: SourceStreams | None = None,
                    container: str | None = None, verbose: bool = False) -> list[str]:  # fmt: skip
     """The ffmpeg command line encoding ``clip`` (fed on stdin as Y4M, or raw planar GBR for
@@ -227,12 +270,9 @@ def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, 
         video_in = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt=rgb_pix_fmt(fmt.bits_per_sample), s=f"{clip.width}x{clip.height}", framerate=fps, **in_opts)  # fmt: skip
     else:
         video_in = ffmpeg.input("pipe:0", format="yuv4mpegpipe", **in_opts)
-    streams = [video_in["v"]]
-    out_opts: dict[str, Any] = {"vcodec": encoding.codec, "r": fps, **video_output_options(source, in_opts, (clip.width, clip.height))}
-    for key in ("crf", "preset", "pix_fmt"):
-        if getattr(encoding, key) not in (None, ""):
-            out_opts[key] = getattr(encoding, key)
-    out_opts.update(tags)
+    video, out_opts = encoder_options(video_in["v"], encoding, rgb=fmt.color_family == vs.RGB)
+    streams = [video]
+    out_opts |= {"r": fps, **video_output_options(source, in_opts, (clip.width, clip.height)), **tags}
     if source is not None and source.audio:
         streams.append(ffmpeg.input(file_url(source.path))["a"])
         out_opts["acodec"] = "copy"
