@@ -62,7 +62,8 @@ def atomic_output(output: Path) -> Iterator[Path]:
 
     Raises:
         vsvsrpp.errors.OutputError: the block ended normally but wrote nothing to the temporary
-            path, or the rename failed.
+            path, or the rename failed. A failed removal of the temporary path (a read-only file
+            system answers EROFS even for a missing file) never hides the block's own error.
     """
     tmp = partial_path(output)
     try:
@@ -74,7 +75,7 @@ def atomic_output(output: Path) -> Iterator[Path]:
         except OSError as e:
             raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 
