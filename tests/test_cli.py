@@ -354,6 +354,36 @@ def test_rgb_into_a_yuv_encoder_is_tagged_with_the_matrix_it_was_converted_with(
         assert diff / (16 * 17) <= 1.5
 
 
+@pytest.mark.parametrize("pix_fmt", ["yuv410p", "yuv440p"])
+def test_subsamplings_y4m_cannot_carry_are_fed_raw(tmp_path, stand_in, pix_fmt):
+    """Issue 26, item 10: ffmpeg's Y4M reader takes no 4:1:0 or 4:4:0, and the run failed only
+    once the first pass was done; these go to ffmpeg as raw video in their own format."""
+    src = tmp_path / f"{pix_fmt}.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v", "6", "-c:v", "ffv1", "-pix_fmt", pix_fmt, str(src))
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(src), str(out), "--codec", "ffv1", "--no-progress"]) == 0
+    v = video_stream(probe_video(out))
+    assert (v["pix_fmt"], int(v["width"]), int(v["nb_read_frames"])) == (pix_fmt, 384, 6)
+
+
+def test_a_format_ffmpeg_cannot_take_is_refused_before_the_pass(videos, tmp_path, monkeypatch, capsys):
+    """A format neither Y4M nor ffmpeg's raw formats carry (4:1:0 at 10 bits) is refused before
+    any frame is asked for."""
+    asked = []
+
+    def to_410p10(clip, **kwargs):
+        fmt = core.query_video_format(vs.YUV, vs.INTEGER, 10, 2, 2)
+        out = core.resize.Bicubic(clip, clip.width * 4, clip.height * 4, format=fmt.id)
+        return core.std.ModifyFrame(out, out, lambda n, f: asked.append(n) or f)
+
+    monkeypatch.setattr(source, "run_network", to_410p10)
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("vsvsrpp: error: ffmpeg cannot take YUV410P10 frames; convert the source to another format first")
+    assert asked == [] and list(tmp_path.iterdir()) == []
+
+
 def test_upscale_odd_file_names(videos, tmp_path, stand_in):
     # ':' would make ffmpeg look for a protocol, spaces must survive, '-' must not become an option.
     inp = tmp_path / "in put:1.mp4"

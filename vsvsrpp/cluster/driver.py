@@ -158,12 +158,13 @@ def _open_file(key: int, source: Path, output: Path, options: ClusterOptions, kw
     keeps of it: audio, start offset, aspect ratio)."""
     import vapoursynth as vs
 
-    from ..pipeline.ffmpeg import color_args, probe_source
+    from ..pipeline.ffmpeg import color_args, probe_source, raw_pix_fmt
     from ..pipeline.source import open_source, output_format, source_colors
 
     src = open_source(source)
     colors = source_colors(src, source)
     fmt = output_format(src.format)
+    raw_pix_fmt(fmt)  # a format ffmpeg cannot take fails here, before any segment runs
     subsampled = fmt.color_family == vs.YUV and bool(fmt.subsampling_w or fmt.subsampling_h)
     workdir = work_dir_for(output, options.work_dir.absolute() if options.work_dir else None)
     return FileJob(key, source.absolute(), output.absolute(), workdir, src.num_frames, (src.fps_num, src.fps_den),

@@ -1,7 +1,7 @@
 """Feeding ffmpeg, and outputs that are complete or absent.
 
 :func:`encode` runs an ffmpeg command (:func:`vsvsrpp.pipeline.ffmpeg.encode_command`) and
-streams a clip into its stdin (Y4M, or raw planar GBR for RGB clips) from a thread; ffmpeg's
+streams a clip into its stdin (Y4M, or raw video: RGB, 4:1:0, 4:4:0) from a thread; ffmpeg's
 stderr is drained on another and its tail reported on failure. The main thread handles
 signals, watches ffmpeg and the output pipe, and cancels the running network pass when the
 output can no longer be written. :func:`atomic_output` writes a file under a temporary name and
@@ -133,10 +133,11 @@ class _Feeder(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        import vapoursynth as vs
+        from .ffmpeg import raw_pix_fmt
 
         try:
-            self.clip.output(self.stdin, y4m=self.clip.format.color_family != vs.RGB, progress_update=self.progress.delivered)
+            y4m = raw_pix_fmt(self.clip.format) is None  # as encode_command told ffmpeg
+            self.clip.output(self.stdin, y4m=y4m, progress_update=self.progress.delivered)
         except Exception as e:  # a broken pipe when ffmpeg ends, a cancelled pass, a filter's error
             self.error = e
         finally:

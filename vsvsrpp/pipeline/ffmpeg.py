@@ -193,6 +193,33 @@ def rgb_pix_fmt(bits: int) -> str:
     raise VsvsrppError(f"RGB sources with {bits} bits per sample are not supported")
 
 
+#: Chroma subsamplings (log2 horizontal, log2 vertical) that ffmpeg's Y4M reader takes.
+Y4M_SUBSAMPLINGS = {(0, 0), (1, 0), (1, 1), (2, 0)}
+#: ffmpeg's planar YUV formats of the other subsamplings, by bits per sample (fed as raw video).
+RAW_YUV = {(2, 2): {8: "yuv410p"}, (0, 1): {8: "yuv440p", 10: "yuv440p10le", 12: "yuv440p12le"}}
+
+
+def raw_pix_fmt(fmt) -> str | None:
+    """ffmpeg's pixel format for frames of the VapourSynth format ``fmt`` fed as raw video, or
+    None for those fed as Y4M (GRAY, and YUV of the subsamplings Y4M carries). Called before
+    any frame is asked for, so a format ffmpeg cannot take fails before the network runs.
+
+    Raises:
+        vsvsrpp.errors.VsvsrppError: ffmpeg takes ``fmt`` neither way (the message says what to do).
+    """
+    import vapoursynth as vs
+
+    if fmt.color_family == vs.RGB:
+        return rgb_pix_fmt(fmt.bits_per_sample)
+    subsampling = (fmt.subsampling_w, fmt.subsampling_h)
+    if fmt.color_family == vs.GRAY or subsampling in Y4M_SUBSAMPLINGS:
+        return None
+    name = RAW_YUV.get(subsampling, {}).get(fmt.bits_per_sample)
+    if name is None:
+        raise VsvsrppError(f"ffmpeg cannot take {fmt.name} frames; convert the source to another format first (e.g. ffmpeg -pix_fmt yuv420p)")
+    return name
+
+
 def for_ffmpeg(clip):
     """``clip`` as ffmpeg reads it: planes G,B,R for RGB (VapourSynth's are R,G,B)."""
     import vapoursynth as vs
@@ -246,8 +273,8 @@ def encoder_options(video, encoding: Encoding, rgb: bool):
 
 def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, source: SourceStreams | None = None,
                    container: str | None = None, verbose: bool = False) -> list[str]:  # fmt: skip
-    """The ffmpeg command line encoding ``clip`` (fed on stdin as Y4M, or raw planar GBR for
-    RGB) to ``target`` (a :func:`file_url` or ``"pipe:1"``).
+    """The ffmpeg command line encoding ``clip`` (fed on stdin as Y4M, or as raw video in the
+    format :func:`raw_pix_fmt` names) to ``target`` (a :func:`file_url` or ``"pipe:1"``).
 
     Args:
         clip: the clip as :func:`for_ffmpeg` gives it (its format, size and rate are read).
@@ -259,6 +286,9 @@ def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, 
             None keeps nothing.
         container: ffmpeg's format name; None guesses it from ``target`` (``matroska`` on stdout).
         verbose: ffmpeg's warnings too (else errors only).
+
+    Raises:
+        vsvsrpp.errors.VsvsrppError: ffmpeg cannot take the clip's format (:func:`raw_pix_fmt`).
     """
     import ffmpeg
     import vapoursynth as vs
@@ -266,8 +296,9 @@ def encode_command(clip, tags: dict[str, str], encoding: Encoding, target: str, 
     fps = f"{clip.fps_num}/{clip.fps_den}"
     fmt = clip.format
     in_opts = video_input_options(source, Fraction(clip.fps_num, clip.fps_den))
-    if fmt.color_family == vs.RGB:
-        video_in = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt=rgb_pix_fmt(fmt.bits_per_sample), s=f"{clip.width}x{clip.height}", framerate=fps, **in_opts)  # fmt: skip
+    raw = raw_pix_fmt(fmt)
+    if raw is not None:
+        video_in = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt=raw, s=f"{clip.width}x{clip.height}", framerate=fps, **in_opts)
     else:
         video_in = ffmpeg.input("pipe:0", format="yuv4mpegpipe", **in_opts)
     video, out_opts = encoder_options(video_in["v"], encoding, rgb=fmt.color_family == vs.RGB)
