@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"input file not found: {args.input}")
     import vapoursynth as vs
 
+    from ..pipeline.encode import request_frame
     from ..pipeline.source import network_clip
     from ..plugin.colors import to_rgb
 
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     network = args.weights.name if args.weights is not None else kwargs["model"]
     rows = []
     for n in frames:
-        panels = [(f"{args.method} x{s}", _image(plain.get_frame(n), box)), (f"{network} x{s}", _image(out.get_frame(n), box))]
+        panels = [(f"{args.method} x{s}", _image(request_frame(plain, n), box)), (f"{network} x{s}", _image(request_frame(out, n), box))]
         rows.append((f"frame {n}", panels))
     sheet = render(rows)
     _write(sheet, args.output, stream)

@@ -5,11 +5,13 @@ streams a clip into its stdin (Y4M, or raw video: RGB, 4:1:0, 4:4:0) from a thre
 stderr is drained on another and its tail reported on failure. The main thread handles
 signals, watches ffmpeg and the output pipe, and cancels the running network pass when the
 output can no longer be written. :func:`atomic_output` writes a file under a temporary name and
-renames it on success.
+renames it on success. :func:`request_frame` gets one frame the same way: computed on
+VapourSynth's threads while this one waits, so that signals are handled during the pass.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -160,6 +162,31 @@ def reader_gone(fd: int) -> bool:
 POLL_INTERVAL = 0.2
 #: Seconds to wait, after a cancellation, for the running pass to reach its next step.
 STOP_GRACE = 60.0
+
+
+def request_frame(clip, n: int):
+    """Frame ``n`` of ``clip``, computed on VapourSynth's threads while this thread waits in
+    steps of :data:`POLL_INTERVAL`: a signal (:mod:`vsvsrpp.pipeline.signals`) ends the wait at
+    once, the running network pass is cancelled (:func:`vsvsrpp.runtime.control.cancel`) and
+    given :data:`STOP_GRACE` to stop at its next step, and the signal's exception goes on.
+
+    Raises:
+        vsvsrpp.errors.VsvsrppError: the frame failed (the filter's message).
+    """
+    future = clip.get_frame_async(n)
+    try:
+        while True:
+            try:
+                return future.result(timeout=POLL_INTERVAL)
+            except concurrent.futures.TimeoutError:
+                continue
+    except Exception as e:
+        raise VsvsrppError(f"processing failed: {e}") from None
+    except BaseException:  # a signal (Interrupted, KeyboardInterrupt): stop the pass, then unwind
+        control.cancel()
+        with contextlib.suppress(Exception):
+            future.exception(timeout=STOP_GRACE)
+        raise
 
 
 def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) -> None:
