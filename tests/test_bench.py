@@ -493,6 +493,8 @@ def test_cli_help(capsys):
         (["--weights", "/x.pth", "--arch", "basicvsr"], "--arch describe random weights"),
         (["--model", "reds4", "--mid-channels", "8", "--num-blocks", "1"], "--mid-channels, --num-blocks describe random weights"),
         (["--mid-channels", "8", "--num-blocks", "1", "--cleaning-passes", "2"], "cleaning_passes does not apply to BasicVSR++"),
+        # issue 26, item 10: an internal deformable-convolution shape error once the network ran
+        (["--mid-channels", "4", "--num-blocks", "1"], "mid_channels must be a multiple of 8 for BasicVSR++"),
     ],
 )
 def test_cli_bad_options(capsys, args, message):

@@ -22,6 +22,7 @@ import vapoursynth as vs
 from hypothesis import given
 from hypothesis import strategies as st
 
+import media
 import vsvsrpp
 from conftest import make_checkpoint
 from vsvsrpp import cli
@@ -309,6 +310,19 @@ def test_upscale_copies_audio_and_colour_tags(videos, tmp_path, stand_in):
     assert audio[0]["sample_rate"] == src_audio["sample_rate"]
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_upscale_keeps_the_start_offset_and_the_sample_aspect_ratio(tmp_path, stand_in, suffix):
+    """Issue 26, items 2-3: a source whose video starts 1.023 s after its audio, with SAR 4:3."""
+    src = media.late_anamorphic_source(tmp_path)
+    assert media.video_delay(src) == pytest.approx(media.VIDEO_DELAY, abs=0.001)
+    out = tmp_path / f"out{suffix}"
+    assert cli.main(["upscale", str(src), str(out), "--preset", "ultrafast", "--no-progress"]) == 0
+    got = media.streams(out)
+    assert int(got["video"]["nb_read_frames"]) == 6 and int(got["video"]["width"]) == 384
+    assert media.video_delay(out) == pytest.approx(media.VIDEO_DELAY, abs=0.5 / 24)  # to the nearest frame
+    assert got["video"]["sample_aspect_ratio"] == "4:3"
+
+
 def test_upscale_rgb_stays_rgb(videos, tmp_path, stand_in):
     out = tmp_path / "out.mkv"
     assert cli.main(["upscale", str(videos["rgb"]), str(out), "--codec", "ffv1", "--no-progress"]) == 0
@@ -323,6 +337,51 @@ def test_upscale_rgb_stays_rgb(videos, tmp_path, stand_in):
     for p in range(3):
         diff = sum(abs(int(fe[p][y, x]) - int(fg[p][y, x])) for y in range(0, 256, 17) for x in range(0, 384, 23))
         assert diff / (16 * 17) <= 1.0
+
+
+def test_rgb_into_a_yuv_encoder_is_tagged_with_the_matrix_it_was_converted_with(videos, tmp_path, stand_in):
+    """Issue 26, item 6: libx264 takes no RGB; the output is YUV tagged with the matrix that
+    made it, so that reading it back by its tags gives the network's RGB."""
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["rgb"]), str(out), "--crf", "0", "--preset", "ultrafast", "--no-progress"]) == 0
+    v = video_stream(probe_video(out))
+    assert v["pix_fmt"] == "yuv444p" and (v.get("color_space"), v.get("color_range")) == ("bt709", "tv")
+    expect = fake_basicvsrpp(core.bs.VideoSource(str(videos["rgb"])), output_format=vs.RGB24)
+    got = core.resize.Point(core.bs.VideoSource(str(out)), format=vs.RGB24)  # by the file's tags
+    fe, fg = expect.get_frame(2), got.get_frame(2)
+    for p in range(3):
+        diff = sum(abs(int(fe[p][y, x]) - int(fg[p][y, x])) for y in range(0, 256, 17) for x in range(0, 384, 23))
+        assert diff / (16 * 17) <= 1.5
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv410p", "yuv440p"])
+def test_subsamplings_y4m_cannot_carry_are_fed_raw(tmp_path, stand_in, pix_fmt):
+    """Issue 26, item 10: ffmpeg's Y4M reader takes no 4:1:0 or 4:4:0, and the run failed only
+    once the first pass was done; these go to ffmpeg as raw video in their own format."""
+    src = tmp_path / f"{pix_fmt}.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v", "6", "-c:v", "ffv1", "-pix_fmt", pix_fmt, str(src))
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(src), str(out), "--codec", "ffv1", "--no-progress"]) == 0
+    v = video_stream(probe_video(out))
+    assert (v["pix_fmt"], int(v["width"]), int(v["nb_read_frames"])) == (pix_fmt, 384, 6)
+
+
+def test_a_format_ffmpeg_cannot_take_is_refused_before_the_pass(videos, tmp_path, monkeypatch, capsys):
+    """A format neither Y4M nor ffmpeg's raw formats carry (4:1:0 at 10 bits) is refused before
+    any frame is asked for."""
+    asked = []
+
+    def to_410p10(clip, **kwargs):
+        fmt = core.query_video_format(vs.YUV, vs.INTEGER, 10, 2, 2)
+        out = core.resize.Bicubic(clip, clip.width * 4, clip.height * 4, format=fmt.id)
+        return core.std.ModifyFrame(out, out, lambda n, f: asked.append(n) or f)
+
+    monkeypatch.setattr(source, "run_network", to_410p10)
+    out = tmp_path / "out.mkv"
+    assert cli.main(["upscale", str(videos["plain"]), str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("vsvsrpp: error: ffmpeg cannot take YUV410P10 frames; convert the source to another format first")
+    assert asked == [] and list(tmp_path.iterdir()) == []
 
 
 def test_upscale_odd_file_names(videos, tmp_path, stand_in):

@@ -174,6 +174,31 @@ def test_signal_mid_pass_ends_promptly_and_leaves_nothing(slow_job, tmp_path, si
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_compare_ends_promptly_on_a_signal_mid_pass(slow_job, tmp_path):
+    """Issue 26, item 8: compare asked for its frames on the main thread, so a signal waited
+    for the whole pass (46.6 s against 1.9 s for upscale)."""
+    out = tmp_path / "c.png"
+    # the filter plans the window (the whole clip: one long pass) and logs its plan just before the pass
+    args = ["compare", str(slow_job["clip"]), "-o", str(out), "--weights", str(slow_job["weights"]), "--device", "cpu", "--frames", "0"]
+    proc = _start(args, tmp_path)
+    seen = b""
+    while b" on cpu: " not in seen:
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    time.sleep(1)  # inside the pass (tens of seconds)
+    assert proc.poll() is None
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read().decode()
+    assert proc.wait(120) == 143
+    assert time.monotonic() - sent < 5
+    assert rest.rstrip().splitlines()[-1] == "vsvsrpp: error: interrupted by SIGTERM"
+    assert "Traceback" not in rest
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def _catches(pid: int, sig: int) -> bool:
     """True once process ``pid`` has a handler for ``sig`` (SigCgt in /proc)."""
     try:
@@ -369,6 +394,89 @@ def test_compare_bad_arguments(videos, tmp_path, stand_in, capsys, extra, messag
     assert cli.main(["compare", str(videos["plain"]), "-o", str(tmp_path / "c.png"), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "c.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# errors where a file is written: one line, the right exit code, nothing left (issue 26, item 9)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory on a read-only file system (a tmpfs mounted read-only: root can write to a
+    0o555 directory, not there); a 0o555 directory for other users; else the test is skipped."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode == 0
+    if not mounted:
+        if os.geteuid() == 0:
+            pytest.skip("as root, only a read-only mount denies writes, and mount failed")
+        ro.chmod(0o555)
+    yield ro
+    if mounted:
+        subprocess.run(["umount", str(ro)], check=True)
+    else:
+        ro.chmod(0o755)
+
+
+def _one_line_error(err: str) -> str:
+    """The error line of ``err`` (stderr), checked to be its last line, the only one, and no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("vsvsrpp: error: ")]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0] and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_upscale_into_a_read_only_directory(videos, read_only_dir, stand_in, capsys):  # noqa: F811
+    for args in (["-o", str(read_only_dir / "newdir")], [str(read_only_dir / "out.mkv")]):
+        code = cli.main(["upscale", str(videos["plain"]), *args, "--no-progress"])
+        assert code == 2
+        assert f"cannot create files in {read_only_dir}" in _one_line_error(capsys.readouterr().err)
+    assert list(read_only_dir.iterdir()) == [] and stand_in == []
+
+
+def test_upscale_output_dir_that_is_a_file(videos, tmp_path, stand_in, capsys):  # noqa: F811
+    existing = tmp_path / "existing"
+    existing.write_bytes(b"keep")
+    code = cli.main(["upscale", str(videos["plain"]), "-o", str(existing), "--no-progress"])
+    assert code == 2
+    assert f"-o {existing} is a file; give a directory" in _one_line_error(capsys.readouterr().err)
+    assert existing.read_bytes() == b"keep" and stand_in == []
+
+
+def test_a_failed_run_removes_the_output_directory_it_created(videos, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """Issue 26, item 10: a failed run with -o NEWDIR left NEWDIR behind, empty."""
+    from vsvsrpp.pipeline import source
+
+    def broken(clip, **kwargs):
+        raise ValueError("no network today")
+
+    monkeypatch.setattr(source, "run_network", broken)
+    assert cli.main(["upscale", str(videos["plain"]), "-o", str(tmp_path / "newdir"), "--no-progress"]) == 1
+    assert "no network today" in _one_line_error(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_into_a_read_only_directory_is_refused_before_the_pass(videos, read_only_dir, stand_in, capsys):  # noqa: F811
+    code = cli.main(["compare", str(videos["plain"]), "-o", str(read_only_dir / "c.png")])
+    assert code == 2
+    assert f"cannot create files in {read_only_dir}" in _one_line_error(capsys.readouterr().err)
+    assert stand_in == []
+
+
+def test_compare_to_a_full_disk(videos, stand_in, capsys):  # noqa: F811
+    code = cli.main(["compare", str(videos["plain"]), "-o", "/dev/full", "-y"])
+    assert code == 1
+    assert "cannot write /dev/full: No space left on device" in _one_line_error(capsys.readouterr().err)
+
+
+def test_compare_to_stdout_whose_reader_went_away(videos, tmp_path, tiny_checkpoint):  # noqa: F811
+    proc = _start(["compare", str(videos["plain"]), "-o", "-", "--weights", str(tiny_checkpoint), "--device", "cpu"], tmp_path,
+                  stdout=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()  # as `| head -c0`: the PNG meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 141
+    assert err.strip().splitlines()[-1] == "vsvsrpp: error: the reader of the output pipe went away; stopped", err
+    assert "Traceback" not in err and "Exception ignored" not in err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import media
 import pytest
 
 from vsvsrpp import cli
@@ -157,6 +158,38 @@ def test_interrupted_run_resumes_with_only_the_missing_segments(cluster, clips, 
     assert computed + kept == len(segments) and kept >= len(done)
     assert frame_hashes(out) == single["cut"]
     assert not work.exists()
+
+
+def test_resume_recomputes_exactly_the_corrupted_segment(cluster, clips, single, tiny_checkpoint, tmp_path, capsys):
+    """Issue 26, item 1: bytes flipped in the middle of a kept segment, its size unchanged."""
+    out = tmp_path / "dist.mkv"
+    work = work_dir_for(out, None)
+    args = ["upscale", str(clips["cut"]), str(out), "--weights", str(tiny_checkpoint), *RUN, *SEGMENT, "--ray", "--keep-work"]
+    assert cli.main(args) == 0
+    path = wd.segment_path(work, 1)
+    data = path.read_bytes()
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + bytes(2000) + data[middle + 2000 :])
+    out.unlink()
+    capsys.readouterr()
+    assert cli.main([*args, "--resume"]) == 0
+    assert "3 segments: 1 computed, 2 kept" in capsys.readouterr().err
+    assert all(wd.is_done(work, s) for s in plan_segments(40, 8, 2, 16))
+    assert frame_hashes(out) == single["cut"]
+
+
+@pytest.mark.parametrize("segment_codec", ["ffv1", "final"])
+def test_join_keeps_the_start_offset_and_the_sample_aspect_ratio(cluster, tiny_checkpoint, tmp_path, segment_codec):
+    """Issue 26, items 2-3: video 1.023 s after the audio, SAR 4:3; two segments joined."""
+    src = media.late_anamorphic_source(tmp_path, size="64x48", frames=12)
+    out = tmp_path / "dist.mp4"
+    args = ["upscale", str(src), str(out), "--weights", str(tiny_checkpoint), "--window", "8", "--overlap", "2", "--device", "cpu",
+            "--preset", "ultrafast", "--no-progress", "--segment-frames", "8", "--ray", "--segment-codec", segment_codec]  # fmt: skip
+    assert cli.main(args) == 0
+    got = media.streams(out)
+    assert int(got["video"]["nb_read_frames"]) == 12
+    assert media.video_delay(out) == pytest.approx(media.VIDEO_DELAY, abs=0.5 / 24)  # to the nearest frame
+    assert got["video"]["sample_aspect_ratio"] == "4:3"
 
 
 def test_resume_refuses_other_settings(cluster, clips, tiny_checkpoint, tmp_path, capsys):

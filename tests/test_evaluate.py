@@ -487,6 +487,19 @@ def test_cli_eval_usage_errors(dataset, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_cli_eval_truncated_png_is_one_line(dataset, tmp_path, capsys):
+    """Issue 26, item 9: a damaged ground-truth frame ended in PIL's traceback."""
+    import shutil
+
+    gt = tmp_path / "gt"
+    shutil.copytree(dataset / "beta", gt / "beta")
+    frame = sorted((gt / "beta").iterdir())[1]
+    frame.write_bytes(frame.read_bytes()[:100])
+    assert cli.main(["eval", str(gt), "--method", "bicubic", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"vsvsrpp: error: cannot read {frame}: ") and err.count("\n") == 1
+
+
 def test_cli_eval_unknown_clip_fails(dataset, capsys):
     assert cli.main(["eval", str(dataset), "--method", "bicubic", "--clips", "gamma", "--no-progress"]) == 1
     assert "gamma" in capsys.readouterr().err

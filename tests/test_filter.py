@@ -148,6 +148,12 @@ def test_bad_window_or_overlap(tiny_checkpoint, kwargs, match):
     expect_error(match, weights=tiny_checkpoint, **kwargs)
 
 
+@pytest.mark.parametrize("value", [-1, 2**70])
+def test_output_format_out_of_range_is_a_clear_error(tiny_checkpoint, value):
+    """Issue 26, item 9: VapourSynth raised a raw OverflowError for these."""
+    expect_error(f"output_format {value} is not a VapourSynth format", weights=tiny_checkpoint, output_format=value)
+
+
 def test_unknown_model_lists_names():
     expect_error("unknown model 'nope'.*reds4", model="nope")
 

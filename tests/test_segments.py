@@ -79,7 +79,6 @@ def test_a_segment_is_done_only_when_its_file_matches_its_manifest(tmp_path):
     assert not wd.is_done(tmp_path, Segment(3, 16, 25, 14, 26))  # another range (another plan)
     wd.segment_path(tmp_path, 3).write_bytes(b"framez")  # same size, other content
     assert not wd.is_done(tmp_path, seg)
-    assert wd.is_done(tmp_path, seg, verify=False)  # a task's quick check: size only
     wd.segment_path(tmp_path, 3).unlink()
     assert not wd.is_done(tmp_path, seg)
     wd.manifest_path(tmp_path, 3).write_text("{not json")
@@ -102,6 +101,55 @@ def test_open_job_refuses_reuse_without_resume_and_other_settings(tmp_path):
     wd.open_job(work, settings, resume=True)
     assert wd.is_done(work, seg)  # kept
     assert wd.running(work) == {} and not list(work.glob(".segment-*"))  # leftovers of dead workers removed
+
+
+def test_the_worker_recomputes_a_corrupted_segment_of_the_right_size(tiny_checkpoint, tmp_path):
+    """Issue 26, item 1: a segment damaged after it was written (same size, other bytes: a flipped
+    block, a node crash leaving zeros) is computed again by the worker, not kept."""
+    import subprocess
+
+    from vsvsrpp.cluster.task import SegmentJob, run_segment
+    from vsvsrpp.hub.download import sha256_of
+
+    clip = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=24", "-frames:v", "4",
+                    "-c:v", "ffv1", str(clip)], check=True)  # fmt: skip
+    work = tmp_path / "work"
+    wd.open_job(work, {}, resume=False)
+    job = SegmentJob(0, str(clip), str(work), Segment(0, 0, 4, 0, 4), {"weights": str(tiny_checkpoint), "device": "cpu", "window": 4})
+    assert run_segment(job)["computed"]
+    path = wd.segment_path(work, 0)
+
+    def decoded() -> str:  # the frames' MD5 (the container holds random UIDs)
+        cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "md5", "-"]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+    good, frames = path.read_bytes(), decoded()
+    assert not run_segment(job)["computed"]  # done and intact: kept
+    middle = len(good) // 2
+    path.write_bytes(good[:middle] + bytes(64) + good[middle + 64 :])
+    assert run_segment(job)["computed"]  # damaged: computed again
+    assert decoded() == frames and sha256_of(path) == wd.read_json(wd.manifest_path(work, 0))["sha256"]
+
+
+def test_the_join_tags_rgb_segments_encoded_as_yuv(tmp_path):
+    """Issue 26, item 6, in the Ray join: lossless RGB segments re-encoded with libx264 (which
+    takes no RGB) are converted with a known matrix and tagged with it."""
+    import subprocess
+
+    from vsvsrpp.cluster.assemble import assemble
+    from vsvsrpp.pipeline.ffmpeg import SourceStreams
+    from vsvsrpp.pipeline.spec import LOSSLESS, Encoding
+
+    segments = [Segment(0, 0, 3, 0, 3), Segment(1, 3, 6, 3, 6)]
+    for s in segments:
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=24", "-frames:v", "3",
+                        "-c:v", "ffv1", "-pix_fmt", "gbrp", str(wd.segment_path(tmp_path, s.index))], check=True)  # fmt: skip
+    out = tmp_path / "out.mkv"
+    assemble(tmp_path, segments, SourceStreams(tmp_path / "src.mkv"), out, 6, (24, 1), {}, LOSSLESS, Encoding(preset="ultrafast"), None, rgb=True)
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=pix_fmt,color_space,color_range", "-of", "json", str(out)]
+    stream = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["streams"][0]
+    assert (stream["pix_fmt"], stream.get("color_space"), stream.get("color_range")) == ("yuv444p", "bt709", "tv")
 
 
 @pytest.fixture

@@ -418,6 +418,19 @@ def test_cli_train_usage_errors(data, tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("channels", ["4", "12"])
+def test_cli_train_refuses_mid_channels_the_alignment_cannot_split(data, tmp_path, capsys, channels):
+    """Issue 26, item 10: --mid-channels 4 ended in a deformable-convolution shape error and
+    left an empty work directory."""
+    work = tmp_path / "work"
+    assert cli.main(["train", str(data / "train"), str(work), "--mid-channels", channels, "--num-blocks", "1", "--workers", "0",
+                     "--device", "cpu", "--iterations", "1", "--batch-size", "1", "--frames", "2", "--patch-size", "8",
+                     "--no-progress"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"vsvsrpp: error: mid_channels must be a multiple of 8 for BasicVSR++ (its deformable alignment splits 2 x mid_channels channels into 16 groups), got {channels}"
+    assert not work.exists()
+
+
 def test_cli_train_missing_folder(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path / "none"), str(tmp_path / "w")]) == 2
     assert "not found" in capsys.readouterr().err

@@ -37,6 +37,23 @@ from .descriptor import Architecture, MemoryShape, SizeRequirements
 from .state_dict import CheckpointError, StateDict, count_blocks, out_channels, require_keys
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
+#: Deformable groups of the second-order alignment (as in the official networks).
+DEFORM_GROUPS = 16
+
+
+def check_mid_channels(mid_channels: int) -> None:
+    """Refuse feature widths the alignment cannot use: its deformable convolution splits the
+    ``2 * mid_channels`` channels of both propagated features into :data:`DEFORM_GROUPS` groups.
+
+    Raises:
+        ValueError: ``mid_channels`` is not a positive multiple of 8 (the message says so).
+    """
+    step = DEFORM_GROUPS // 2
+    if mid_channels < 1 or mid_channels % step:
+        raise ValueError(
+            f"mid_channels must be a multiple of {step} for BasicVSR++ (its deformable alignment splits 2 x mid_channels "
+            f"channels into {DEFORM_GROUPS} groups), got {mid_channels}"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,9 @@ class BasicVSRPPConfig:
     num_blocks: int = 7
     is_low_res_input: bool = True
     max_residue_magnitude: float = 10.0
+
+    def __post_init__(self):
+        check_mid_channels(self.mid_channels)
 
     @property
     def scale(self) -> int:
@@ -201,7 +221,7 @@ class BasicVSRPlusPlus(nn.Module):
                 ResidualBlocksWithInputConv(c, c, 5),
             )
         self.deform_align = nn.ModuleDict(
-            {b: SecondOrderDeformableAlignment(c, 16, config.max_residue_magnitude) for b in BRANCHES}
+            {b: SecondOrderDeformableAlignment(c, DEFORM_GROUPS, config.max_residue_magnitude) for b in BRANCHES}
         )
         self.backbone = nn.ModuleDict(
             {b: ResidualBlocksWithInputConv((2 + i) * c, c, config.num_blocks) for i, b in enumerate(BRANCHES)}

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from ..hub.registry import DEFAULT_MODEL
-from ..errors import EXIT_OK, UsageError, VsvsrppError
+from ..errors import EXIT_OK, OutputError, ReaderGone, UsageError, VsvsrppError
 from ..pipeline.encode import in_place
-from .options import add_overwrite, add_run_options, check_overwrite, run_kwargs
+from .options import add_overwrite, add_run_options, check_overwrite, check_writable_dir, run_kwargs
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -109,16 +110,46 @@ def render(rows: list[tuple[str, list[tuple[str, object]]]]):
     return sheet
 
 
+def _write(sheet, output: Path, stream: bool) -> None:
+    """Save ``sheet`` as a PNG to ``output``: stdout (``-``), a FIFO or device in place
+    (``stream``), or a file written atomically.
+
+    Raises:
+        vsvsrpp.errors.ReaderGone: the reader of stdout or of the FIFO went away.
+        vsvsrpp.errors.OutputError: the write failed (a full disk, a read-only file system...).
+    """
+    from ..pipeline.encode import atomic_output
+
+    try:
+        if str(output) == "-":
+            sheet.save(sys.stdout.buffer, format="PNG")
+            sys.stdout.flush()
+        elif stream:
+            with open(output, "wb") as f:
+                sheet.save(f, format="PNG")
+        else:
+            with atomic_output(output) as tmp:
+                sheet.save(tmp, format="PNG")
+    except BrokenPipeError:
+        if str(output) == "-":  # what is still buffered for stdout goes nowhere at exit, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ReaderGone("the reader of the output pipe went away; stopped") from None
+    except OSError as e:
+        raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     stream = str(args.output) == "-" or in_place(args.output)  # stdout, a FIFO or a device: no rename
     check_overwrite(args.output, args.overwrite)
     if not stream and not args.output.parent.is_dir():
         raise UsageError(f"output directory does not exist: {args.output.parent}")
+    if not stream:
+        check_writable_dir(args.output.parent)
     if not args.input.is_file() and "%" not in args.input.name:  # "%08d.png": an image sequence
         raise UsageError(f"input file not found: {args.input}")
     import vapoursynth as vs
 
-    from ..pipeline.encode import atomic_output
+    from ..pipeline.encode import request_frame
     from ..pipeline.source import network_clip
     from ..plugin.colors import to_rgb
 
@@ -139,18 +170,10 @@ def run(args: argparse.Namespace) -> int:
     network = args.weights.name if args.weights is not None else kwargs["model"]
     rows = []
     for n in frames:
-        panels = [(f"{args.method} x{s}", _image(plain.get_frame(n), box)), (f"{network} x{s}", _image(out.get_frame(n), box))]
+        panels = [(f"{args.method} x{s}", _image(request_frame(plain, n), box)), (f"{network} x{s}", _image(request_frame(out, n), box))]
         rows.append((f"frame {n}", panels))
     sheet = render(rows)
-    if str(args.output) == "-":
-        sheet.save(sys.stdout.buffer, format="PNG")
-        sys.stdout.flush()
-    elif stream:
-        with open(args.output, "wb") as f:
-            sheet.save(f, format="PNG")
-    else:
-        with atomic_output(args.output) as tmp:
-            sheet.save(tmp, format="PNG")
+    _write(sheet, args.output, stream)
     log.info("wrote %s (%dx%d, %d frame(s))", args.output, sheet.width, sheet.height, len(frames))
     if str(args.output) != "-":
         print(args.output)

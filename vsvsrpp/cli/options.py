@@ -129,6 +129,21 @@ def add_overwrite(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it is an existing file (refused otherwise)")
 
 
+def check_writable_dir(directory: Path) -> None:
+    """Refuse (exit code 2) a directory where files cannot be created (read-only file system,
+    permissions), before any work.
+
+    Raises:
+        vsvsrpp.errors.UsageError: naming the directory.
+    """
+    import os
+
+    from ..errors import UsageError
+
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create files in {directory} (read-only or permission denied)")
+
+
 def check_overwrite(output: Path, overwrite: bool) -> None:
     """Refuse (exit code 2) an existing regular file unless ``overwrite``.
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 from ..errors import EXIT_OK, UsageError
 from ..pipeline.encode import in_place
 from ..pipeline.ffmpeg import DEFAULT_STDOUT_FORMAT
 from ..pipeline.spec import Encoding, RunSpec
-from .options import add_overwrite, add_run_options, check_overwrite, non_negative_int, positive_int, run_kwargs
+from .options import add_overwrite, add_run_options, check_overwrite, check_writable_dir, non_negative_int, positive_int, run_kwargs
 
 log = logging.getLogger("vsvsrpp.cli")
 
@@ -112,10 +111,12 @@ def pairs(args: argparse.Namespace) -> list[tuple[Path, Path | str]]:
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise UsageError(f"two inputs would both be written to {args.output_dir / twice[0]}; give them different names")
-        if not args.output_dir.is_dir():
+        if args.output_dir.exists() and not args.output_dir.is_dir():
+            raise UsageError(f"-o {args.output_dir} is a file; give a directory (it is created if missing)")
+        if not args.output_dir.is_dir():  # created by run(), once everything is checked
             if not args.output_dir.parent.is_dir():
                 raise UsageError(f"output directory's parent does not exist: {args.output_dir.parent}")
-            args.output_dir.mkdir(exist_ok=True)
+            check_writable_dir(args.output_dir.parent)
         out = [(p, args.output_dir / n) for p, n in zip(paths, names)]
     if args.ray and args.ray not in ("auto", "local") and ":" not in args.ray:
         raise UsageError(
@@ -147,7 +148,8 @@ def validate(args: argparse.Namespace, inp: Path, output: Path | str) -> None:
         return
     out = Path(output)
     parent = out.parent
-    if not parent.is_dir():
+    to_create = args.output_dir is not None and parent == args.output_dir and not parent.exists()  # checked by pairs()
+    if not parent.is_dir() and not to_create:
         raise UsageError(f"output directory does not exist: {parent}")
     if out.is_dir():
         raise UsageError(f"output is a directory: {out}")
@@ -157,8 +159,8 @@ def validate(args: argparse.Namespace, inp: Path, output: Path | str) -> None:
         if out.exists() and out.resolve() == inp.resolve():
             raise UsageError("output would overwrite the input")
     check_overwrite(out, args.overwrite)
-    if not in_place(out) and not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot create files in {parent} (permission denied)")
+    if not in_place(out) and not to_create:
+        check_writable_dir(parent)
 
 
 def spec_of(args: argparse.Namespace, pairs: list[tuple[Path, Path | str]]) -> RunSpec:
@@ -175,16 +177,40 @@ def cluster_options(args: argparse.Namespace):
                           args.cpus_per_task, args.retries)  # fmt: skip
 
 
+@contextlib.contextmanager
+def created_dir(directory: Path | None):
+    """Create ``directory`` if it is given and missing, and remove it again if the block fails
+    while it is still empty (a failed run leaves nothing it made).
+
+    Raises:
+        vsvsrpp.errors.UsageError: it cannot be created (the system's reason).
+    """
+    if directory is None or directory.is_dir():
+        yield
+        return
+    try:
+        directory.mkdir()
+    except OSError as e:
+        raise UsageError(f"cannot create the output directory {directory}: {e.strerror or e}") from None
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only if empty: what an earlier file of the batch wrote stays
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(args, pairs(args))
-    if args.ray is not None:
-        from ..cluster import driver
+    with created_dir(args.output_dir):
+        if args.ray is not None:
+            from ..cluster import driver
 
-        report = driver.run(spec, cluster_options(args))
-        log.info("%d segments: %d computed, %d kept from an earlier run (%.1f s)", report["segments"], report["computed"],
-                 report["kept"], report["seconds"])  # fmt: skip
-        return EXIT_OK
-    from ..pipeline import run as single
+            report = driver.run(spec, cluster_options(args))
+            log.info("%d segments: %d computed, %d kept from an earlier run (%.1f s)", report["segments"], report["computed"],
+                     report["kept"], report["seconds"])  # fmt: skip
+            return EXIT_OK
+        from ..pipeline import run as single
 
-    single.run(spec)
+        single.run(spec)
     return EXIT_OK

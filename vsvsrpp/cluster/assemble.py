@@ -4,18 +4,20 @@ The segments are read in order through ffmpeg's concat demuxer. Lossless (FFV1) 
 encoded once more, with the user's encoder settings, into the output; segments already in the
 final codec are copied as they are (each one starts on a keyframe, being a separate encode). The
 source's audio is muxed in, the output's frame count is checked against the source's, and the
-file is renamed into place; on any failure no output is left.
+file is renamed into place; on any failure no output is left. The video keeps the source's start
+offset to its audio; its sample aspect ratio comes with the segments (each written with it).
 """
 
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 
 from ..runtime.segments import Segment
 from . import workdir as wd
 from ..errors import OutputError
-from ..pipeline.ffmpeg import command, count_frames, file_url, has_audio
+from ..pipeline.ffmpeg import SourceStreams, command, count_frames, encoder_options, file_url, video_input_options, video_output_options
 from ..pipeline.spec import Encoding
 
 log = logging.getLogger("vsvsrpp.cluster")
@@ -29,14 +31,16 @@ def concat_list(workdir: Path, segments: list[Segment]) -> Path:
     return path
 
 
-def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path, num_frames: int, fps: tuple[int, int],
-             colors_args: dict[str, str], segment_encoding: Encoding, final: Encoding, container: str | None) -> None:  # fmt: skip
+def assemble(workdir: Path, segments: list[Segment], source: SourceStreams, output: Path, num_frames: int, fps: tuple[int, int],
+             colors_args: dict[str, str], segment_encoding: Encoding, final: Encoding, container: str | None,
+             rgb: bool = False) -> None:  # fmt: skip
     """Write ``output`` from the segment files (see the module's description).
 
     Args:
         workdir: the file's work directory, every segment done.
         segments: all of the file's segments.
-        source: the input file (its audio streams are copied, if any).
+        source: what the output keeps of the input file (:func:`vsvsrpp.pipeline.ffmpeg.probe_source`):
+            its audio streams, copied, and the video's start offset to them.
         output: the file to write (atomically: a temporary name next to it, renamed).
         num_frames: the source's frame count; the output must have as many.
         fps: the source's frame rate ``(num, den)``.
@@ -45,6 +49,8 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
             ``final``, others are copied.
         final: the output's encoder settings.
         container: ffmpeg's format name, or None to guess it from ``output``'s extension.
+        rgb: the segments hold RGB frames (converted and tagged like a single run's when the
+            final encoder takes only YUV: :func:`vsvsrpp.pipeline.ffmpeg.encoder_options`).
 
     Raises:
         vsvsrpp.errors.OutputError: ffmpeg failed, or the output's frame count is wrong.
@@ -56,16 +62,17 @@ def assemble(workdir: Path, segments: list[Segment], source: Path, output: Path,
     from ..pipeline.encode import atomic_output
 
     listing = concat_list(workdir, segments)
-    video = ffmpeg.input(str(listing), format="concat", safe=0)
-    streams = [video["v"]]
-    opts: dict = {"r": f"{fps[0]}/{fps[1]}", **colors_args}
+    in_opts = video_input_options(source, Fraction(*fps))
+    video = ffmpeg.input(str(listing), format="concat", safe=0, **in_opts)
+    opts: dict = {"r": f"{fps[0]}/{fps[1]}", **colors_args, **video_output_options(source, in_opts)}
     if segment_encoding.is_lossless:
-        opts["vcodec"] = final.codec
-        opts.update({k: v for k, v in (("crf", final.crf), ("preset", final.preset), ("pix_fmt", final.pix_fmt)) if v})
+        stream, encoder = encoder_options(video["v"], final, rgb)
+        opts |= encoder
     else:
-        opts["vcodec"] = "copy"
-    if has_audio(source):
-        streams.append(ffmpeg.input(file_url(source))["a?"])
+        stream, opts["vcodec"] = video["v"], "copy"
+    streams = [stream]
+    if source.audio:
+        streams.append(ffmpeg.input(file_url(source.path))["a?"])
         opts["acodec"] = "copy"
     if container:
         opts["format"] = container

@@ -27,6 +27,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError, VsvsrppError
+from ..pipeline.ffmpeg import SourceStreams
 from ..pipeline.spec import LOSSLESS, Encoding, RunSpec
 from ..runtime.segments import Segment, longest_first, plan_segments
 from . import workdir as wd
@@ -87,6 +88,8 @@ class FileJob:
     num_frames: int
     fps: tuple[int, int]
     colors_args: dict[str, str]
+    streams: SourceStreams
+    rgb: bool
     filter_kwargs: dict[str, Any] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
@@ -151,19 +154,21 @@ def _settings(job: FileJob, options: ClusterOptions, encoding: Encoding) -> dict
 
 
 def _open_file(key: int, source: Path, output: Path, options: ClusterOptions, kwargs: dict[str, Any]) -> FileJob:
-    """Read what the driver needs to know of a source (rate, length, colours)."""
+    """Read what the driver needs to know of a source (rate, length, colours, what the output
+    keeps of it: audio, start offset, aspect ratio)."""
     import vapoursynth as vs
 
-    from ..pipeline.ffmpeg import color_args
+    from ..pipeline.ffmpeg import color_args, probe_source, raw_pix_fmt
     from ..pipeline.source import open_source, output_format, source_colors
 
     src = open_source(source)
     colors = source_colors(src, source)
     fmt = output_format(src.format)
+    raw_pix_fmt(fmt)  # a format ffmpeg cannot take fails here, before any segment runs
     subsampled = fmt.color_family == vs.YUV and bool(fmt.subsampling_w or fmt.subsampling_h)
     workdir = work_dir_for(output, options.work_dir.absolute() if options.work_dir else None)
     return FileJob(key, source.absolute(), output.absolute(), workdir, src.num_frames, (src.fps_num, src.fps_den),
-                   color_args(colors, subsampled=subsampled), kwargs)  # fmt: skip
+                   color_args(colors, subsampled=subsampled), probe_source(source.absolute()), fmt.color_family == vs.RGB, kwargs)  # fmt: skip
 
 
 def _connect(ray, address: str | None, verbose: bool) -> bool:
@@ -251,7 +256,7 @@ def _run(ray, files: list[FileJob], spec: RunSpec, options: ClusterOptions, enco
     pending = {}
     for f, s in todo:
         kwargs = f.filter_kwargs | {k: f.plan[k] for k in ("window", "overlap", "tile", "exact_tiles", "offload") if k in f.plan}
-        job = SegmentJob(f.key, str(f.input), str(f.workdir), s, kwargs, encoding, threads)
+        job = SegmentJob(f.key, str(f.input), str(f.workdir), s, kwargs, encoding, threads, f.streams.sar)
         pending[task.remote(job, board)] = (f, s)
     results: list[dict[str, Any]] = []
     try:
@@ -346,7 +351,7 @@ def _board(ray, board) -> dict:
 def _join(f: FileJob, encoding: Encoding, final: Encoding, spec: RunSpec, options: ClusterOptions) -> None:
     from .assemble import assemble
 
-    assemble(f.workdir, f.segments, f.input, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, spec.container)
+    assemble(f.workdir, f.segments, f.streams, f.output, f.num_frames, f.fps, f.colors_args, encoding, final, spec.container, f.rgb)
     log.info("wrote %s (%d frames, %d segments)", f.output, f.num_frames, len(f.segments))
     if not options.keep_work:
         shutil.rmtree(f.workdir, ignore_errors=True)

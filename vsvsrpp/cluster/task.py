@@ -41,6 +41,8 @@ class SegmentJob:
         filter_kwargs: filter arguments with the plan fixed (window, overlap, tile, device...).
         encoding: how the segment file is encoded.
         threads: torch and VapourSynth threads on the worker.
+        sar: the source's sample aspect ratio ``(num, den)``, written into the segment (the
+            join keeps it), or None for square pixels.
     """
 
     key: int
@@ -50,6 +52,7 @@ class SegmentJob:
     filter_kwargs: dict[str, Any] = field(default_factory=dict)
     encoding: Encoding = LOSSLESS
     threads: int = 1
+    sar: tuple[int, int] | None = None
 
 
 class _Reporter:
@@ -97,7 +100,7 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     started = time.monotonic()
     workdir, seg = Path(job.workdir), job.segment
     result = {"key": job.key, "index": seg.index, "pid": os.getpid(), "host": socket.gethostname()}
-    if wd.is_done(workdir, seg, verify=False):  # a retry of an attempt that finished
+    if wd.is_done(workdir, seg):  # a retry of an attempt that finished, intact (sha256 checked)
         return result | {"computed": False, "seconds": time.monotonic() - started}
     marker = wd.marker_path(workdir, seg.index, os.getpid())
     marker.touch()
@@ -111,10 +114,11 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
         _, out, colors = network_clip(Path(job.input), job.filter_kwargs, check_rate=False)
         clip = ffmpeg.for_ffmpeg(out)[seg.start : seg.end]
         tags = ffmpeg.clip_color_args(out, colors)
+        streams = ffmpeg.SourceStreams(Path(job.input), sar=job.sar)  # no audio: the join adds it
         if reporter is not None:
             control.add_listener(reporter)
         with atomic_output(final) as tmp:
-            encode(clip, ffmpeg.encode_command(clip, tags, job.encoding, ffmpeg.file_url(tmp), container="matroska"), progress=False)
+            encode(clip, ffmpeg.encode_command(clip, tags, job.encoding, ffmpeg.file_url(tmp), streams, container="matroska"), progress=False)
             found = ffmpeg.count_frames(tmp)
             if found != seg.frames:
                 raise OutputError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")

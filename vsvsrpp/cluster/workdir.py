@@ -8,7 +8,7 @@ Layout (``N`` is the segment's index, six digits)::
     segment-N.pid-P          a marker left by worker process P while it computes segment N
     .segment-N.partial-*.mkv a segment being written (never read; removed on resume)
 
-A segment counts as done only when its manifest matches its file (:func:`is_done`), so a worker
+A segment counts as done only when its manifest matches its file, sha256 included (:func:`is_done`), so a worker
 that dies at any moment leaves nothing that a later run would take as done. Every file is
 written under a temporary name and renamed.
 """
@@ -76,19 +76,17 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_done(workdir: Path, segment: Segment, verify: bool = True) -> bool:
+def is_done(workdir: Path, segment: Segment) -> bool:
     """True when the segment's file exists and matches its manifest (range, frame count, size
-    and, with ``verify``, sha256): a complete result that a run may keep. The driver verifies
-    once per run; a task checks without hashing (files are renamed into place complete, so
-    only damage after the fact, which the driver's check catches, changes the hash)."""
+    and sha256): a complete, intact result that a run may keep. The driver checks every
+    segment when a run starts, and a worker checks its segment again before skipping it, so a
+    file damaged after it was written (same size, other bytes) is computed again, never kept."""
     m = read_json(manifest_path(workdir, segment.index))
     path = segment_path(workdir, segment.index)
     if m is None or (m.get("start"), m.get("end"), m.get("frames")) != (segment.start, segment.end, segment.frames):
         return False
     try:
-        if path.stat().st_size != m.get("bytes"):
-            return False
-        return not verify or sha256_of(path) == m.get("sha256")
+        return path.stat().st_size == m.get("bytes") and sha256_of(path) == m.get("sha256")
     except OSError:
         return False
 

@@ -1,15 +1,17 @@
 """Feeding ffmpeg, and outputs that are complete or absent.
 
 :func:`encode` runs an ffmpeg command (:func:`vsvsrpp.pipeline.ffmpeg.encode_command`) and
-streams a clip into its stdin (Y4M, or raw planar GBR for RGB clips) from a thread; ffmpeg's
+streams a clip into its stdin (Y4M, or raw video: RGB, 4:1:0, 4:4:0) from a thread; ffmpeg's
 stderr is drained on another and its tail reported on failure. The main thread handles
 signals, watches ffmpeg and the output pipe, and cancels the running network pass when the
 output can no longer be written. :func:`atomic_output` writes a file under a temporary name and
-renames it on success.
+renames it on success. :func:`request_frame` gets one frame the same way: computed on
+VapourSynth's threads while this one waits, so that signals are handled during the pass.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -62,7 +64,8 @@ def atomic_output(output: Path) -> Iterator[Path]:
 
     Raises:
         vsvsrpp.errors.OutputError: the block ended normally but wrote nothing to the temporary
-            path, or the rename failed.
+            path, or the rename failed. A failed removal of the temporary path (a read-only file
+            system answers EROFS even for a missing file) never hides the block's own error.
     """
     tmp = partial_path(output)
     try:
@@ -74,7 +77,7 @@ def atomic_output(output: Path) -> Iterator[Path]:
         except OSError as e:
             raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 
@@ -132,10 +135,11 @@ class _Feeder(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        import vapoursynth as vs
+        from .ffmpeg import raw_pix_fmt
 
         try:
-            self.clip.output(self.stdin, y4m=self.clip.format.color_family != vs.RGB, progress_update=self.progress.delivered)
+            y4m = raw_pix_fmt(self.clip.format) is None  # as encode_command told ffmpeg
+            self.clip.output(self.stdin, y4m=y4m, progress_update=self.progress.delivered)
         except Exception as e:  # a broken pipe when ffmpeg ends, a cancelled pass, a filter's error
             self.error = e
         finally:
@@ -158,6 +162,31 @@ def reader_gone(fd: int) -> bool:
 POLL_INTERVAL = 0.2
 #: Seconds to wait, after a cancellation, for the running pass to reach its next step.
 STOP_GRACE = 60.0
+
+
+def request_frame(clip, n: int):
+    """Frame ``n`` of ``clip``, computed on VapourSynth's threads while this thread waits in
+    steps of :data:`POLL_INTERVAL`: a signal (:mod:`vsvsrpp.pipeline.signals`) ends the wait at
+    once, the running network pass is cancelled (:func:`vsvsrpp.runtime.control.cancel`) and
+    given :data:`STOP_GRACE` to stop at its next step, and the signal's exception goes on.
+
+    Raises:
+        vsvsrpp.errors.VsvsrppError: the frame failed (the filter's message).
+    """
+    future = clip.get_frame_async(n)
+    try:
+        while True:
+            try:
+                return future.result(timeout=POLL_INTERVAL)
+            except concurrent.futures.TimeoutError:
+                continue
+    except Exception as e:
+        raise VsvsrppError(f"processing failed: {e}") from None
+    except BaseException:  # a signal (Interrupted, KeyboardInterrupt): stop the pass, then unwind
+        control.cancel()
+        with contextlib.suppress(Exception):
+            future.exception(timeout=STOP_GRACE)
+        raise
 
 
 def encode(clip, cmd: list[str], progress: bool, *, watch_stdout: bool = False) -> None:

@@ -10,7 +10,8 @@ Where the result goes:
 * ``"-"``: the container goes to stdout; when the reader goes away the run stops within a step
   of the running pass (:class:`vsvsrpp.errors.ReaderGone`).
 
-Audio streams are copied; the colour description is written as ffmpeg tags.
+Audio streams are copied, with the source's start offset between them and the video; the
+sample aspect ratio and the colour description are written as ffmpeg options and tags.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def upscale_file(spec: RunSpec, source: Path, output: Path | str) -> None:
             reader of a stream output went away.
     """
     clip, tags = prepare_clip(spec, source)
-    audio_from = source if ffmpeg.has_audio(source) else None
+    streams = ffmpeg.probe_source(source)
 
     def command(target: str) -> list[str]:
-        return ffmpeg.encode_command(clip, tags, spec.encoding, target, audio_from, spec.container, spec.verbose)
+        return ffmpeg.encode_command(clip, tags, spec.encoding, target, streams, spec.container, spec.verbose)
 
     if output == "-":
         encode(clip, command("pipe:1"), spec.progress, watch_stdout=True)

@@ -92,7 +92,7 @@ def _output_format(value: Any) -> vs.VideoFormat | None:
         return None
     try:
         fmt = vs.core.get_video_format(value)
-    except (vs.Error, TypeError, ValueError) as e:
+    except (vs.Error, TypeError, ValueError, OverflowError) as e:  # OverflowError: a negative or huge id
         raise UsageError(f"output_format {value!r} is not a VapourSynth format: {e}") from None
     if fmt.id == vs.NONE:
         raise UsageError(f"output_format {value!r} is not a YUV, RGB or GRAY format, e.g. vs.YUV420P10 or vs.RGBS")

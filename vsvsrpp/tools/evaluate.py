@@ -122,14 +122,20 @@ def read_frames(paths: Sequence[str | os.PathLike]) -> torch.Tensor:
         ``(t, 3, h, w)`` uint8 tensor.
 
     Raises:
-        ValueError: if the frames differ in size.
+        ValueError: a file is not a readable image (truncated, damaged, missing), or the frames
+            differ in size.
     """
+    import struct
+
     from PIL import Image
 
     arrays = []
     for p in paths:
-        with Image.open(p) as im:
-            arrays.append(_rgb8(im))
+        try:
+            with Image.open(p) as im:
+                arrays.append(_rgb8(im))
+        except (OSError, SyntaxError, EOFError, struct.error) as e:  # what PIL raises for damaged files
+            raise ValueError(f"cannot read {p}: {e}") from None
     sizes = {a.shape for a in arrays}
     if len(sizes) > 1:
         raise ValueError(f"frames of different sizes in {Path(paths[0]).parent}: {sorted(sizes)}")

@@ -136,6 +136,6 @@ class BenchOptions:
         if self.weights is not None and not Path(self.weights).is_file():
             raise BenchError(f"weights file not found: {self.weights}")
         try:
-            arch.get(self.arch)
+            arch.get(self.arch).make_config(self.mid_channels, self.num_blocks)  # a size the family can build
         except ValueError as e:
             raise BenchError(str(e)) from None

@@ -90,6 +90,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.mid_channels is not None:
+            from ...arch.basicvsrpp import check_mid_channels
+
+            check_mid_channels(self.mid_channels)  # before anything is made: the network would fail at its first step
         if self.num_frames < 2:
             raise ValueError(f"num_frames must be >= 2 (the network propagates between frames), got {self.num_frames}")
         for name in ("val_interval", "spynet_fix_iters", "num_workers", "val_overlap"):
