@@ -181,7 +181,7 @@ def test_filter_precision_and_tile_arguments(tiny_checkpoint):
 def test_a_cpu_pass_gives_its_freed_heap_back(monkeypatch, tiny_checkpoint):
     """Issue 26, item 12: resident memory crept up over a long clip (c16n2 x4, 96x64 frames: 1252 MiB
     at frame 200, 1372 MiB at frame 2016) as glibc's heaps kept the passes' freed transients;
-    with a trim after every CPU pass it stayed at 1030-1053 MiB (the curve is in the notes)."""
+    with a trim after every CPU pass it stayed at 1025-1053 MiB (the curve is in docs/memory.md)."""
     from vsvsrpp.runtime import engine as engine_module
 
     calls = []

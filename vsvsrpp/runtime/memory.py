@@ -380,7 +380,7 @@ def trim_heap() -> None:
 
     The engine calls it after every pass on the CPU: without it, glibc's heaps keep the freed
     transients of passes, fragmented, and resident memory crept up over a long clip (c16n2 x4 on
-    96x64 frames: 1252 MiB at frame 200, 1372 MiB at frame 2016; with it 1053 and 1030-1035 MiB).
+    96x64 frames: 1252 MiB at frame 200, 1372 MiB at frame 2016; with it 1053 MiB and 1041 MiB).
     """
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
