@@ -108,5 +108,5 @@ def test_vspipe_error_is_one_message(tmp_path):
                            str(ROOT / "examples" / "upscale.vpy"), "-"], capture_output=True, text=True)
     assert proc.returncode != 0 and proc.stdout == ""
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("Information:")]
-    assert lines[0].startswith("upscale.vpy: BasicVSRPP: unknown model 'no-such-model'")
+    assert lines[0].startswith("upscale.vpy: vsvsrpp: unknown model 'no-such-model'")
     assert "Traceback" not in proc.stderr and sum("no-such-model" in line for line in lines) == 1

@@ -4,6 +4,7 @@ In a ``.vpy`` script::
 
     import vsvsrpp as vsrpp
     clip = vsrpp.BasicVSRPP(clip)          # any YUV/RGB/GRAY clip in, 4x the same format out
+    clip = vsrpp.apply(clip)               # any family: what the checkpoint holds (the command line's)
 
 Outside VapourSynth::
 
@@ -16,7 +17,7 @@ precision, memory, windows, engine), :mod:`vsvsrpp.plugin` (the VapourSynth filt
 """
 
 __version__ = "0.1.0"
-__all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "load_model", "__version__"]
+__all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "apply", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
@@ -26,7 +27,7 @@ def __getattr__(name: str):
         from .hub.checkpoint import load_model
 
         return load_model
-    if name in ("BasicVSRPP", "BasicVSR", "RealBasicVSR"):
+    if name in ("BasicVSRPP", "BasicVSR", "RealBasicVSR", "apply"):
         from .plugin import entry
 
         return getattr(entry, name)
