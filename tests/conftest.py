@@ -57,6 +57,23 @@ def make_checkpoint(path: Path, config, seed: int = 0) -> Path:
 
 
 @pytest.fixture
+def no_download(tmp_path, monkeypatch) -> Path:
+    """An empty cache and a mirror that refuses connections: nothing can be downloaded. The
+    offline fallback's one warning is re-armed. Returns the cache folder (not created)."""
+    import socket
+
+    from vsvsrpp.hub import checkpoint
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("VSVSRPP_URL_BASE", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(checkpoint, "_fallback_warned", False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
 def native_bf16(monkeypatch):
     """Run bf16 as on a CPU with native bfloat16, whatever this one has (without it oneDNN
     emulates bf16: slower, same numbers); else ``precision="bf16"`` falls back to fp32 here."""

