@@ -74,6 +74,19 @@ def no_download(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def restore_threads():
+    """Put torch's and VapourSynth's thread counts back after a test that sets them (a segment task
+    does, as on a Ray worker): later tests compare passes run on different threads, and a changed
+    intra-op thread count changes float rounding."""
+    import vapoursynth as vs
+
+    torch_threads, vs_threads = torch.get_num_threads(), vs.core.num_threads
+    yield
+    torch.set_num_threads(torch_threads)
+    vs.core.num_threads = vs_threads
+
+
+@pytest.fixture
 def native_bf16(monkeypatch):
     """Run bf16 as on a CPU with native bfloat16, whatever this one has (without it oneDNN
     emulates bf16: slower, same numbers); else ``precision="bf16"`` falls back to fp32 here."""
