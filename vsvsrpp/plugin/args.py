@@ -33,7 +33,7 @@ class FilterArgs:
     Attributes:
         source: what :func:`vsvsrpp.hub.resolve` takes: the ``weights`` path, else the model name.
         named: the caller named ``model`` or ``weights`` (else ``source`` is the default model,
-            which falls back to the shipped model when it cannot be downloaded).
+            which falls back to the best offline model when it cannot be downloaded: hub.registry.OFFLINE_MODELS).
         device: the resolved device.
         precision: the resolved precision name (never ``"auto"``).
         output_format: the requested format, ``None`` for the input's.
