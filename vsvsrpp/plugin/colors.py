@@ -86,6 +86,12 @@ def source_chromaloc(props: Mapping[str, Any]) -> int:
     return CHROMALOC_LEFT
 
 
+def output_matrix(colors: "Colors", width: int, height: int) -> int:
+    """The matrix a YUV output of ``width`` x ``height`` is written with: ``colors``' own, else
+    (a source that was not YUV) the one of the standard size (:func:`guess_matrix`), else BT.709."""
+    return colors.matrix if colors.matrix is not None else guess_matrix(width, height) or MATRIX_BT709
+
+
 def check_matrix(matrix: int, transfer: int | None, primaries: int | None) -> None:
     """Raise ``ValueError`` (saying what to set) unless zimg can convert YUV of ``matrix``.
 
@@ -268,7 +274,7 @@ def from_rgb(clip: vs.VideoNode, fmt: vs.VideoFormat, colors: Colors, dither: st
         keep = fmt.sample_type == vs.INTEGER and colors.family == vs.RGB
         rng = colors.range if keep else RANGE_FULL
         return core.resize.Point(clip, format=fmt.id, range_in=RANGE_FULL, range=rng, dither_type=dither)
-    matrix = colors.matrix if colors.matrix is not None else guess_matrix(clip.width, clip.height) or MATRIX_BT709
+    matrix = output_matrix(colors, clip.width, clip.height)
     return core.resize.Bicubic(
         clip, format=fmt.id, matrix=matrix, range=colors.range, chromaloc=colors.chromaloc, dither_type=dither
     )

@@ -68,6 +68,8 @@ overshoot and out-of-gamut YUV give values slightly outside [0, 1]).
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import math
 from collections.abc import Sequence
@@ -77,7 +79,7 @@ from typing import Any
 import numpy as np
 import vapoursynth as vs
 
-from .colors import MATRIX_BT709, RANGE_FULL, Colors, guess_matrix
+from .colors import RANGE_FULL, Colors, output_matrix
 
 __all__ = [
     "GPU_MATRICES",
@@ -389,7 +391,7 @@ def rgb_to_planes(rgb: Any, fmt: vs.VideoFormat, colors: Colors, dither: str = "
     h, w = rgb.shape[-2:]
     r, g, b = rgb[..., 0, :, :], rgb[..., 1, :, :], rgb[..., 2, :, :]
     if fmt.color_family == vs.YUV and colors.matrix is None:
-        colors = Colors(colors.family, guess_matrix(w, h) or MATRIX_BT709, colors.range, colors.chromaloc)
+        colors = dataclasses.replace(colors, matrix=output_matrix(colors, w, h))
     check_supported(fmt, colors, dither)
     if fmt.color_family == vs.GRAY:
         # colors.from_rgb's std.Expr "x y + z + 3 /" (measured: Expr multiplies by the float32 1/3)
