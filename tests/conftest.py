@@ -76,8 +76,8 @@ def no_download(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def restore_threads():
     """Put torch's and VapourSynth's thread counts back after a test that sets them (a segment task
-    does, as on a Ray worker). With the engine's use_cpu_threads, test_shared_engine's exact
-    comparisons after such a test hold (they failed, by 1e-7, before it)."""
+    does, as on a Ray worker): later tests compare passes run on different threads, and a changed
+    intra-op thread count changes float rounding."""
     import vapoursynth as vs
 
     torch_threads, vs_threads = torch.get_num_threads(), vs.core.num_threads

@@ -129,8 +129,6 @@ def cpu_threads() -> int:
 
 _threads_lock = threading.Lock()
 _threads_set = False
-#: The intra-op thread count chosen for the process (None until :func:`set_cpu_threads` chose).
-_threads: int | None = None
 
 
 def set_cpu_threads(threads: int | None = None) -> int:
@@ -141,7 +139,7 @@ def set_cpu_threads(threads: int | None = None) -> int:
     the caller, through this function) already chose: a user's choice is never overridden.
     The engine calls it without ``threads`` when it first runs on the CPU.
     """
-    global _threads_set, _threads
+    global _threads_set
     with _threads_lock:
         if threads is not None:
             torch.set_num_threads(threads)
@@ -150,20 +148,7 @@ def set_cpu_threads(threads: int | None = None) -> int:
             _threads_set = True
             if not os.environ.get("OMP_NUM_THREADS"):
                 torch.set_num_threads(cpu_threads())
-        _threads = torch.get_num_threads()
-        return _threads
-
-
-def use_cpu_threads() -> None:
-    """Run torch on the calling thread with the count :func:`set_cpu_threads` chose last.
-
-    Measured here: after the count changed (a segment task sets it; a caller may set torch's
-    directly), passes on VapourSynth threads that had already run torch rounded differently
-    (1e-7) from the same pass on the main thread; setting the chosen count again before each
-    pass made them equal. The engine calls this before every CPU pass.
-    """
-    if _threads is not None and torch.get_num_threads() != _threads:
-        torch.set_num_threads(_threads)
+        return torch.get_num_threads()
 
 
 def free_memory(device: torch.device) -> int:

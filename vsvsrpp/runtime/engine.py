@@ -36,7 +36,7 @@ from ..arch.blocks import flow_batch as spynet_batch
 from ..arch.blocks import pad_frames, tile_regions
 from ..hub.checkpoint import read_state_dict
 from . import control, cuda
-from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads, use_cpu_threads
+from .device import PRECISIONS, resolve_device, resolve_precision, set_cpu_threads
 from .memory import MIN_TILE, trim_heap
 from .windows import WindowPlan
 
@@ -296,8 +296,6 @@ class Engine:
                 not fit.
         """
         control.check()
-        if self.device.type == "cpu":
-            use_cpu_threads()
         with self.lock, torch.inference_mode(), spynet_batch(self.flow_batch):
             while True:
                 self._count_steps(frames, progress)
