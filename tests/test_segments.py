@@ -136,6 +136,48 @@ def test_the_worker_recomputes_a_corrupted_segment_of_the_right_size(tiny_checkp
     assert decoded() == frames and sha256_of(path) == wd.read_json(wd.manifest_path(work, 0))["sha256"]
 
 
+def test_a_segment_asked_to_stop_ends_without_keeping_anything(tiny_checkpoint, tmp_path, restore_threads, monkeypatch):
+    """The driver stops its tasks through its board actor, not ray.cancel (which can abort the
+    driver when it races with a task's completion): asked before it starts, a segment does not
+    start; asked while it runs, its pass ends and nothing of it is kept."""
+    import subprocess
+
+    from vsvsrpp.cluster import task
+    from vsvsrpp.errors import Cancelled
+    from vsvsrpp.runtime import control
+
+    clip = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=24", "-frames:v", "4",
+                    "-c:v", "ffv1", str(clip)], check=True)  # fmt: skip
+    work = tmp_path / "work"
+    wd.open_job(work, {}, resume=False)
+    job = task.SegmentJob(0, str(clip), str(work), Segment(0, 0, 4, 0, 4), {"weights": str(tiny_checkpoint), "device": "cpu", "window": 4},
+                          threads=torch.get_num_threads())  # fmt: skip
+    asked = []
+
+    def before_start() -> bool:
+        asked.append(1)
+        return True
+
+    with pytest.raises(Cancelled, match="stopped before it started"):
+        task.run_segment(job, stop_asked=before_start)
+    assert asked == [1] and sorted(p.name for p in work.iterdir()) == ["job.json"]
+
+    monkeypatch.setattr(task, "STOP_POLL", 0.01)
+    answers = iter([False])  # go ahead, then stop at the watch's first question
+
+    try:
+        with pytest.raises(Cancelled, match="segment 0: the run was stopped"):
+            task.run_segment(job, stop_asked=lambda: next(answers, True))
+        assert control.cancelled()
+    finally:
+        control.reset()
+    assert sorted(p.name for p in work.iterdir()) == ["job.json"]  # no segment, manifest, marker or temporary file
+    assert not wd.is_done(work, job.segment)
+    assert task.run_segment(job)["computed"]  # and the segment computes when asked again
+    assert wd.is_done(work, job.segment)
+
+
 def test_the_join_tags_rgb_segments_encoded_as_yuv(tmp_path):
     """Issue 26, item 6, in the Ray join: lossless RGB segments re-encoded with libx264 (which
     takes no RGB) are converted with a known matrix and tagged with it."""

@@ -8,7 +8,11 @@ asks the filter for its plan (window and tile, from that worker's device memory)
 files, are scheduled longest first as Ray tasks (:func:`vsvsrpp.cluster.task.run_segment`), one
 GPU each when the cluster has GPUs. Ray retries a task whose worker dies. A file is joined
 (:mod:`vsvsrpp.cluster.assemble`) as soon as its last segment is done. On Ctrl-C or a failure
-the tasks still running are cancelled and the work directories are kept for ``--resume``.
+the tasks are asked to stop through the run's board actor (a running one stops at its pass's
+next step, one not started yet does not start), and the work directories are kept for
+``--resume``. ``ray.cancel`` is not used: cancelling a task while its result is on the way races
+with its completion in Ray's core worker, which then aborts the driver ("Tried to complete task
+that was not pending"; ray-project/ray#54846, seen here with Ray 2.60).
 
 Every segment runs the filter with the same window, overlap and tile, so the output equals a
 single-process run with those settings frame for frame (on workers of one device type and
@@ -39,6 +43,8 @@ log = logging.getLogger("vsvsrpp.cluster")
 DEFAULT_RETRIES = 3
 #: Seconds between progress updates of the driver.
 POLL = 0.5
+#: Seconds to wait for the board actor when asking it to stop the tasks, or whether to stop.
+STOP_TIMEOUT = 5.0
 
 
 def import_ray():
@@ -112,18 +118,38 @@ def _plan_task(path: str, kwargs: dict[str, Any], threads: int) -> dict[str, Any
     return entry.plan(open_source(Path(path), check_rate=False), **kwargs)
 
 
-def _segment_task(job: SegmentJob, progress) -> dict[str, Any]:
-    """Ray task: :func:`run_segment`, reporting progress to the driver's progress actor."""
+def _segment_task(job: SegmentJob, board) -> dict[str, Any]:
+    """Ray task: :func:`run_segment`, reporting progress to the driver's board actor and
+    stopping when the driver asks it to (or when the board is gone with the driver)."""
+    import ray
+
     key = (job.key, job.segment.index)
-    return run_segment(job, lambda frames: progress.set.remote(key, frames))
+
+    def stop_asked() -> bool:
+        try:
+            return bool(ray.get(board.stopped.remote(), timeout=STOP_TIMEOUT))
+        except ray.exceptions.GetTimeoutError:
+            return False  # a slow answer is no answer: ask again
+        except ray.exceptions.RayActorError:
+            return True  # the board went with the run that started this task
+
+    return run_segment(job, lambda frames: board.set.remote(key, frames), stop_asked)
 
 
 class _ProgressBoard:
-    """Ray actor: frames computed so far by each running segment (a retried segment starts
-    again from 0)."""
+    """Ray actor shared by the driver and its segment tasks: frames computed so far by each
+    running segment (a retried segment starts again from 0), and whether the driver asked the
+    tasks to stop."""
 
     def __init__(self):
         self.frames: dict[tuple[int, int], float] = {}
+        self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def stopped(self) -> bool:
+        return self.stopping
 
     def set(self, key: tuple[int, int], frames: float) -> None:
         self.frames[key] = frames
@@ -265,9 +291,9 @@ def _run(ray, files: list[FileJob], spec: RunSpec, options: ClusterOptions, enco
                 _join(f, encoding, final, spec, options)
         _follow(ray, pending, board, files, results, encoding, final, spec, options)
     except BaseException:
-        for ref in pending:
+        if pending:  # not ray.cancel: see the module's description
             with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
+                ray.get(board.stop.remote(), timeout=STOP_TIMEOUT)
         kept = [str(f.workdir) for f in files if f.workdir.exists()]
         if kept:
             log.info("work kept in %s; run the same command with --resume to continue", ", ".join(kept))

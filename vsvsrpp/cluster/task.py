@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError
+from ..errors import Cancelled, OutputError
 from ..pipeline.spec import LOSSLESS, Encoding
 from ..runtime.segments import Segment
 from . import workdir as wd
 
 #: Seconds between progress reports of a running segment to the driver.
 REPORT_INTERVAL = 0.5
+#: Seconds between a running segment's questions to the driver whether to stop.
+STOP_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,39 @@ class _Reporter:
             self.send(value)
 
 
-def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
+class _StopWatch:
+    """A thread that asks ``stop_asked()`` every :data:`STOP_POLL` seconds and, once it says
+    True, cancels this process's passes (:func:`vsvsrpp.runtime.control.cancel`): they end at
+    their next step."""
+
+    def __init__(self, stop_asked):
+        from ..runtime import control
+
+        self.ended = threading.Event()
+
+        def watch() -> None:
+            while not self.ended.wait(STOP_POLL):
+                if stop_asked():
+                    control.cancel()
+                    return
+
+        self.thread = threading.Thread(target=watch, name="vsvsrpp-stop-watch", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.ended.set()
+        self.thread.join()
+
+
+def run_segment(job: SegmentJob, send_progress=None, stop_asked=None) -> dict[str, Any]:
     """Compute one segment into its file in the work directory, unless it is already done.
 
     Args:
         job: the segment and how to compute it.
         send_progress: called with the segment's frames computed so far (float), now and then.
+        stop_asked: called now and then (from another thread); once it returns True the
+            segment is abandoned: the pass stops at its next step, nothing is kept of it, and
+            :class:`vsvsrpp.errors.Cancelled` is raised. Asked once before anything starts.
 
     Returns:
         ``{"key", "index", "computed": bool, "pid", "host", "seconds"}``.
@@ -88,6 +117,7 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     Raises:
         vsvsrpp.errors.VsvsrppError: the source, the network or ffmpeg failed (the message says
             which); nothing is left under the segment's final name.
+        vsvsrpp.errors.Cancelled: ``stop_asked`` said so.
     """
     import vapoursynth as vs
 
@@ -102,15 +132,20 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
     result = {"key": job.key, "index": seg.index, "pid": os.getpid(), "host": socket.gethostname()}
     if wd.is_done(workdir, seg):  # a retry of an attempt that finished, intact (sha256 checked)
         return result | {"computed": False, "seconds": time.monotonic() - started}
+    if stop_asked is not None and stop_asked():
+        raise Cancelled(f"segment {seg.index}: the run was stopped before it started")
     marker = wd.marker_path(workdir, seg.index, os.getpid())
     marker.touch()
     final = wd.segment_path(workdir, seg.index)
     reporter = _Reporter(send_progress) if send_progress is not None else None
     done = False
+    watch = None
     try:
         set_cpu_threads(job.threads)
         vs.core.num_threads = job.threads
         control.reset()
+        if stop_asked is not None:
+            watch = _StopWatch(stop_asked)
         _, out, colors = network_clip(Path(job.input), job.filter_kwargs, check_rate=False)
         clip = ffmpeg.for_ffmpeg(out)[seg.start : seg.end]
         tags = ffmpeg.clip_color_args(out, colors)
@@ -124,7 +159,13 @@ def run_segment(job: SegmentJob, send_progress=None) -> dict[str, Any]:
                 raise OutputError(f"segment {seg.index}: ffmpeg wrote {found} frames, expected {seg.frames}")
         wd.record_done(workdir, seg, final, {"pid": os.getpid(), "host": result["host"]})
         done = True
+    except Exception as e:
+        if control.cancelled() and not isinstance(e, Cancelled):  # the pass's own error says less
+            raise Cancelled(f"segment {seg.index}: the run was stopped") from None
+        raise
     finally:
+        if watch is not None:
+            watch.close()
         if reporter is not None:
             control.remove_listener(reporter)
         # this worker's marker; once the segment is done, those of workers that died on it too
