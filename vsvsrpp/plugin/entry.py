@@ -6,6 +6,11 @@ its documentation; :func:`apply` runs whatever family a checkpoint holds (the co
 the benchmark use it). A call validates everything up front, then wires the pieces:
 
     clip --(colors.to_rgb)--> RGB --(graph: windows, cuts, engine)--> RGB --(colors.from_rgb)--> out
+
+or, on CUDA with CuPy (the plane transfer, :mod:`vsvsrpp.plugin.transfer`), with the colour
+conversions on the device inside the graph:
+
+    clip --(graph: upload planes, to RGB, windows, cuts, engine, to the output format)--> out
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..runtime.device import PRECISIONS, free_memory
 from ..runtime.engine import Engine, load_engine
 from ..runtime.windows import DEFAULT_WINDOW
 from . import args as arguments
+from . import transfer as transfers
 from .colors import Colors, format_problem, from_rgb, to_rgb
 from .graph import WindowGraph, cut_flags
 
@@ -90,8 +96,10 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
     return checkpoint, engine
 
 
-def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, engine: Engine, error: _Errors) -> tuple[int, Engine]:
-    """The window, and the engine with the planned tile when ``window`` is None (memory plan)."""
+def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, engine: Engine, error: _Errors,
+          output_on_device: bool = False) -> tuple[int, Engine]:  # fmt: skip
+    """The window, and the engine with the planned tile when ``window`` is None (memory plan;
+    ``output_on_device``: the transfer converts the output window on the device)."""
     if a.window is not None:
         return a.window, engine
     d = engine.descriptor
@@ -100,7 +108,7 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
         chosen = memory.plan(
             d.memory, *d.size_requirements.padded(clip.height, clip.width), free_memory(a.device), a.overlap,
             PRECISIONS[a.precision].itemsize, DEFAULT_WINDOW, clip.num_frames,
-            host_free_bytes=host_free, margin=d.reach, offload=a.offload,
+            host_free_bytes=host_free, margin=d.reach, offload=a.offload, output_on_device=output_on_device,
         )  # fmt: skip
     except MemoryError as e:
         where = "use the CPU (device='cpu', on the command line --device cpu) or " if a.device.type == "cuda" else ""
@@ -115,7 +123,8 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
 
 
 def _setup(name: str, family: Architecture | None, clip: vs.VideoNode, values: dict[str, Any]):
-    """Validate a call and load its network: ``(arguments, colours, engine, call options, window)``."""
+    """Validate a call and load its network: ``(arguments, colours, engine, call options, window,
+    transfer)``."""
     error = _Errors(name)
     _check_clip(clip, error)
     try:
@@ -130,19 +139,41 @@ def _setup(name: str, family: Architecture | None, clip: vs.VideoNode, values: d
         options = call_options(engine.descriptor, checkpoint, a.options)
     except ValueError as e:
         raise error(str(e)) from None
-    window, engine = _plan(clip, a, checkpoint, engine, error)
-    return a, colors, engine, options, window
+    transfer = transfers.choose(a.device, clip.format, colors, a.output_format or clip.format, a.dither)
+    window, engine = _plan(clip, a, checkpoint, engine, error, not transfer.to_host)
+    return a, colors, engine, options, window, transfer
 
 
 def _run(name: str, family: Architecture | None, clip: vs.VideoNode, values: dict[str, Any]) -> vs.VideoNode:
     """The one implementation behind every entry point (see :func:`make_entry_point`)."""
     error = _Errors(name)
-    a, colors, engine, options, window = _setup(name, family, clip, values)
-    rgb = to_rgb(clip, colors)
-    flags = cut_flags(rgb, a.scene_detect, a.scene_threshold) if clip.num_frames > 1 else None
-    graph = WindowGraph(rgb, engine, window, a.overlap, flags, error, options)
-    out = vs.core.std.CopyFrameProps(graph.node, rgb)
-    return from_rgb(out, a.output_format or clip.format, colors, a.dither)
+    a, colors, engine, options, window, transfer = _setup(name, family, clip, values)
+    fmt = a.output_format or clip.format
+    if not transfer.planes:
+        rgb = to_rgb(clip, colors)
+        flags = cut_flags(rgb, a.scene_detect, a.scene_threshold) if clip.num_frames > 1 else None
+        graph = WindowGraph(rgb, engine, window, a.overlap, flags, error, options, transfer)
+        return from_rgb(vs.core.std.CopyFrameProps(graph.node, rgb), fmt, colors, a.dither)
+    flags = cut_flags(clip, a.scene_detect, a.scene_threshold, colors) if clip.num_frames > 1 else None
+    graph = WindowGraph(clip, engine, window, a.overlap, flags, error, options, transfer, fmt)
+    out = vs.core.std.RemoveFrameProps(vs.core.std.CopyFrameProps(graph.node, clip), list(_CONVERTED_PROPS))
+    return vs.core.std.SetFrameProps(out, **_output_props(clip, graph.node, fmt, colors, a.dither))
+
+
+#: The frame properties the colour conversions write (``core.resize`` also writes ``_Primaries``
+#: and ``_Transfer``, 2 "unspecified" where the source had none); the others pass through.
+_CONVERTED_PROPS = ("_Matrix", "_Range", "_ColorRange", "_ChromaLocation", "_Primaries", "_Transfer")
+
+
+def _output_props(clip: vs.VideoNode, out: vs.VideoNode, fmt: vs.VideoFormat, colors: Colors, dither: str) -> dict[str, int]:
+    """The colour properties the host path gives the output: those of the source's first frame
+    through its conversions (one blank frame of the output's size converted on the host once),
+    so that both paths describe frames alike."""
+    core = vs.core
+    first = to_rgb(clip[0], colors)
+    blank = core.std.CopyFrameProps(core.std.BlankClip(first, width=out.width, height=out.height, length=1), first)
+    props = from_rgb(blank, fmt, colors, dither).get_frame(0).props
+    return {k: int(props[k]) for k in _CONVERTED_PROPS if k in props and k != "_ColorRange"}  # (an alias of _Range)
 
 
 def _colors(clip: vs.VideoNode, a: arguments.FilterArgs) -> Colors:
@@ -262,7 +293,7 @@ def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
         vapoursynth.Error: as :func:`apply` does for its arguments (no frame is read).
     """
     clip, values = _bind("vsvsrpp", _APPLY_SIGNATURE, args, kwargs)
-    _, _, engine, _, window = _setup("vsvsrpp", None, clip, values)
+    _, _, engine, _, window, _ = _setup("vsvsrpp", None, clip, values)
     return {
         "window": window, "tile": engine.tile, "exact_tiles": engine.exact_tiles, "offload": engine.offload,
         "device": str(engine.device), "precision": engine.precision,

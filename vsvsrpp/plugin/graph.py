@@ -26,14 +26,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import vapoursynth as vs
 
 from ..runtime import control
 from ..runtime.engine import Engine
 from ..runtime.windows import Window, WindowPlan
-from .transfer import frames_to_tensor, write_frame
+from .colors import Colors, to_rgb
+from .transfer import HostTransfer
 
 log = logging.getLogger("vsvsrpp")
 core = vs.core
@@ -56,16 +56,25 @@ def _shifted(clip: vs.VideoNode, d: int) -> vs.VideoNode:
     return clip[-1] * n if d >= n else clip[d:] + clip[-1] * d
 
 
-def cut_flags(rgb: vs.VideoNode, detect: bool, threshold: float) -> vs.VideoNode:
+def cut_flags(rgb: vs.VideoNode, detect: bool, threshold: float, colors: Colors | None = None) -> vs.VideoNode:
     """A clip whose frame n has ``CUT_PROP`` = 1 when frame n starts a new shot.
 
     The scene-change properties decide where present (``_SceneChangePrev`` on n, or
     ``_SceneChangeNext`` on n-1); otherwise, with ``detect``, the mean absolute luma difference
     between n-1 and n (``PlaneStatsDiff`` on a copy at most 256 px wide) above ``threshold``.
+
+    ``rgb`` is the network's float RGB; or, with ``colors``, the source in its own format (the
+    plane transfer's graph), scaled down in that format and then converted to RGB like
+    :func:`~vsvsrpp.plugin.colors.to_rgb`, so that no full-size RGB frame is made on the host.
     """
     width = min(rgb.width, 256)
     height = max(2, round(rgb.height * width / rgb.width / 2) * 2)
-    luma = core.resize.Bilinear(rgb, width, height, format=vs.GRAYS, matrix_s="709")
+    small = rgb
+    if colors is not None:
+        fmt = rgb.format
+        w, h = (-(-n // (1 << sub)) << sub for n, sub in ((width, fmt.subsampling_w), (height, fmt.subsampling_h)))
+        small = to_rgb(core.resize.Bilinear(rgb, w, h), colors)
+    luma = core.resize.Bilinear(small, width, height, format=vs.GRAYS, matrix_s="709")
     prev = luma[0] + luma[:-1]
     stats = core.std.PlaneStats(luma, prev)
     rgb_prev = rgb[0] + rgb[:-1]
@@ -88,12 +97,16 @@ class WindowGraph:
     """Serves output frames from windows computed at most once each (while cached).
 
     Args:
-        clip: RGBS/RGBH input.
+        clip: the input: RGBS/RGBH for the host transfer, the source in its own format for the
+            plane transfer.
         engine: the network runner; its lock serialises passes.
         window, overlap: the window grid (:class:`WindowPlan`).
         flags: from :func:`cut_flags`, or None to ignore scene cuts.
         error: makes the ``vs.Error`` of the calling filter from a message.
         options: the family's call options, passed to the network for every window.
+        transfer: moves a window's frames to the engine and its results into output frames
+            (:mod:`vsvsrpp.plugin.transfer`; default the host path).
+        output_format: the output frames' format (default the input's).
 
     Attributes:
         node: the output clip (frame properties not yet copied).
@@ -110,20 +123,24 @@ class WindowGraph:
         flags: vs.VideoNode | None = None,
         error: Callable[[str], Exception] = lambda msg: vs.Error(f"BasicVSRPP: {msg}"),
         options: dict | None = None,
+        transfer=None,
+        output_format: vs.VideoFormat | None = None,
     ):
         self.clip = clip
+        self.transfer = transfer if transfer is not None else HostTransfer()
         self.options = options or {}
         self.engine = engine
         self.window = window
         self.overlap = overlap
         self.error = error
         self.lock = threading.Lock()  # guards the dicts and the counter
-        self.results: OrderedDict[int, np.ndarray] = OrderedDict()  # emit_start -> outputs, LRU
+        self.results: OrderedDict[int, list] = OrderedDict()  # emit_start -> each frame's data, LRU
         self.undelivered: dict[int, set[int]] = {}  # emit_start -> frames not yet emitted
         self.compute_nodes: OrderedDict[Window, vs.VideoNode] = OrderedDict()
         self.windows_computed = 0
         s = engine.scale
-        self.blank = core.std.BlankClip(clip, width=clip.width * s, height=clip.height * s, keep=True)
+        fmt = output_format or clip.format
+        self.blank = core.std.BlankClip(clip, width=clip.width * s, height=clip.height * s, format=fmt.id, keep=True)
         # No cut outside the clip matters: the probes' reach is capped at its length, so any
         # window (up to "the whole clip in one pass") costs time proportional to the clip.
         before, after = (min(r, clip.num_frames - 1) for r in WindowPlan(clip.num_frames, window, overlap).reach)
@@ -169,10 +186,9 @@ class WindowGraph:
         data = result[n - w.emit_start]
         return core.std.ModifyFrame(self.blank, self.blank, functools.partial(self._emit, data=data))
 
-    @staticmethod
-    def _emit(n: int, f: vs.VideoFrame, data: np.ndarray) -> vs.VideoFrame:
+    def _emit(self, n: int, f: vs.VideoFrame, data) -> vs.VideoFrame:
         out = f.copy()
-        write_frame(out, data)
+        self.transfer.write(out, data)
         return out
 
     def _compute(self, n: int, f: list[vs.VideoFrame], window: Window) -> vs.VideoFrame:
@@ -185,7 +201,7 @@ class WindowGraph:
                 with self.lock:  # another thread may have computed it while we waited
                     result = self.results.get(w.emit_start)
                 if result is None:
-                    result = self._run(w, frames_to_tensor(f[1:]))
+                    result = self._run(w, self.transfer.to_tensor(f[1:]))
                     with self.lock:
                         self.results[w.emit_start] = result
                         self.undelivered[w.emit_start] = set(range(w.emit_start, w.emit_end))
@@ -195,11 +211,12 @@ class WindowGraph:
             self._delivered(w.emit_start, n)
         return self._emit(n, f[0], result[n - w.emit_start])
 
-    def _run(self, w: Window, frames: torch.Tensor) -> np.ndarray:
-        finite = torch.isfinite(frames).flatten(1).all(1)
-        if not finite.all():
-            bad = w.start + int((~finite).nonzero()[0])
-            raise self.error(f"frame {bad} contains NaN or infinite values; replace them before this filter")
+    def _run(self, w: Window, frames: torch.Tensor) -> list:
+        if self.clip.format.sample_type == vs.FLOAT:  # integer samples are always finite
+            finite = torch.isfinite(frames).flatten(1).all(1)
+            if not finite.all():
+                bad = w.start + int((~finite).nonzero()[0])
+                raise self.error(f"frame {bad} contains NaN or infinite values; replace them before this filter")
         emitted = w.emit_end - w.emit_start
         reported = 0.0
 
@@ -209,7 +226,8 @@ class WindowGraph:
             reported = fraction * emitted
 
         try:
-            result = self.engine(frames, progress=progress, **self.options)[w.emitted].numpy()
+            out = self.engine(frames, to_host=self.transfer.to_host, progress=progress, **self.options)
+            result = self.transfer.to_frames(out[w.emitted])
         except control.Cancelled:
             raise self.error(f"cancelled while computing frames {w.start}-{w.end - 1}") from None
         except Exception as e:

@@ -283,6 +283,7 @@ def plan(
     host_free_bytes: int | None = None,
     margin: int = 0,
     offload: bool | None = None,
+    output_on_device: bool = False,
 ) -> Plan:
     """Choose how to run passes within ``BUDGET_FRACTION`` of the free memory: the longest
     window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
@@ -304,6 +305,8 @@ def plan(
         margin: the tiles' context margin (input pixels).
         offload: the caller's choice of offloading (None: the planner's), on a GPU; on the CPU
             host and device are one memory and it changes nothing.
+        output_on_device: the output window stays on the GPU (the plane transfer converts it
+            there), so it is counted on the device, on top of the pass's peak, not on the host.
 
     Raises:
         MemoryError: when nothing fits; the message gives the memory the smallest choice needs
@@ -317,8 +320,11 @@ def plan(
         frames = window + 2 * overlap
         return frames if num_frames is None else max(1, min(frames, num_frames))
 
-    def fits(m: PassMemory) -> bool:
-        return m.total <= budget if on_cpu else (m.device <= budget and m.host <= host_budget)
+    def fits(m: PassMemory, frames: int) -> bool:
+        if on_cpu:
+            return m.total <= budget
+        moved = frames * 3 * shape.scale * height * shape.scale * width * 4 if output_on_device else 0
+        return m.device + moved <= budget and m.host - moved <= host_budget
 
     one_pair = 1  # any batch of fewer pixels than a frame runs one pair at a time
 
@@ -326,7 +332,7 @@ def plan(
         """The estimate with the default SPyNet batch if it fits, else with one pair if that fits."""
         for batch in (FLOW_BATCH_PIXELS, one_pair):
             m = estimate(shape, height=height, width=width, dtype_bytes=dtype_bytes, on_cpu=on_cpu, flow_batch=batch, **kwargs)
-            if fits(m):
+            if fits(m, kwargs["frames"]):
                 return m, batch
         return None
 
