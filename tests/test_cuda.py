@@ -131,3 +131,99 @@ def test_request_order_and_threads_do_not_change_the_output(tiny_checkpoint, thr
     order = list(range(9))
     random.Random(threads).shuffle(order)
     np.testing.assert_array_equal(clip_to_array(make(), order), reference)
+
+
+# ---------------------------------------------------------------------------------------------
+# the plane transfer (issue 24): CuPy, DLPack, colour on the device
+# ---------------------------------------------------------------------------------------------
+
+
+def _cupy_planes():
+    pytest.importorskip("cupy")
+    from vsvsrpp.plugin import transfer
+
+    return transfer.CupyPlanes(torch.device("cuda", 0))
+
+
+def test_dlpack_hands_device_arrays_over_without_a_copy():
+    planes = _cupy_planes()
+    cp = planes.xp
+    with planes.on_compute_stream():
+        arr = cp.arange(3 * 8 * 8, dtype=cp.float32).reshape(3, 8, 8)
+        tensor = planes.to_torch(arr)
+        back = planes.from_torch(tensor)
+    assert tensor.is_cuda and tensor.data_ptr() == arr.data.ptr and back.data.ptr == arr.data.ptr
+    host = planes.staging((4, 4), np.uint16)
+    host[:] = np.arange(16, dtype=np.uint16).reshape(4, 4)
+    device = planes.upload(host)
+    np.testing.assert_array_equal(planes.download(device), host)
+
+
+def _demo_clip():
+    import vapoursynth as vs
+    from PIL import Image
+
+    from conftest import SHARED
+
+    path = SHARED / "data" / "basicvsrpp_demo_000" / "00000000.png"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    rgb = np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1)
+    blank = vs.core.std.BlankClip(format=vs.RGB24, width=rgb.shape[2], height=rgb.shape[1], length=1, keep=True)
+
+    def fill(n, f):
+        out = f.copy()
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), rgb[p])
+        return out
+
+    return vs.core.std.ModifyFrame(blank, blank, fill)
+
+
+def test_colour_on_the_gpu_matches_core_resize_on_a_real_frame():
+    import vapoursynth as vs
+
+    from vsvsrpp.plugin import transfer
+    from vsvsrpp.plugin.colors import Colors, from_rgb, to_rgb
+
+    planes = _cupy_planes()
+    yuv = vs.core.resize.Bicubic(_demo_clip(), format=vs.YUV420P10, matrix=1, range=0, chromaloc=0)
+    yuv = vs.core.std.SetFrameProps(yuv, _Matrix=1, _Range=0, _ChromaLocation=0)
+    colors = Colors.from_video(yuv)
+    t = transfer.PlaneTransfer(planes, yuv.format, colors, yuv.format)
+    x = t.to_tensor([yuv.get_frame(0)])
+    assert x.is_cuda and x.dtype == torch.float32
+    ref_frame = to_rgb(yuv, colors).get_frame(0)
+    ref = np.stack([np.asarray(ref_frame[p]) for p in range(3)])
+    assert np.abs(x[0].cpu().numpy() - ref).max() <= 0.5 / 255
+    back = t.to_frames(torch.from_numpy(ref[None]).cuda().clamp(0, 1))[0]
+    want_frame = from_rgb(vs.core.std.Expr(to_rgb(yuv, colors), "x 0 max 1 min"), yuv.format, colors).get_frame(0)
+    for p in range(3):
+        d = np.abs(back[p].astype(np.int64) - np.asarray(want_frame[p]).astype(np.int64))
+        assert d.max() <= 1 and (d == 0).mean() >= 0.999, (p, d.max(), (d == 0).mean())
+
+
+def test_the_filter_on_the_gpu_takes_the_plane_path_and_matches_the_host_path(tiny_checkpoint, monkeypatch):
+    import vapoursynth as vs
+
+    import vsvsrpp
+    from vsvsrpp.plugin import transfer
+
+    _cupy_planes()
+    chosen = []
+    real_choose = transfer.choose
+    monkeypatch.setattr(transfer, "choose", lambda *a: chosen.append(real_choose(*a)) or chosen[-1])
+    yuv = vs.core.resize.Bicubic(_demo_clip() * 4, 320, 180, format=vs.YUV420P8, matrix=1, range=0)
+    yuv = vs.core.std.SetFrameProps(yuv, _Matrix=1, _Range=0, _ChromaLocation=0)
+    planes = vsvsrpp.apply(yuv, weights=str(tiny_checkpoint), device="cuda", window=4)
+    got = [planes.get_frame(n) for n in range(4)]
+    assert isinstance(chosen[-1], transfer.PlaneTransfer)
+    monkeypatch.setattr(transfer, "backend_for", lambda device: None)
+    host = vsvsrpp.apply(yuv, weights=str(tiny_checkpoint), device="cuda", window=4)
+    want = [host.get_frame(n) for n in range(4)]
+    assert isinstance(chosen[-1], transfer.HostTransfer)
+    for a, b in zip(want, got):
+        assert dict(a.props) == dict(b.props)
+        for p in range(3):
+            d = np.abs(np.asarray(a[p]).astype(np.int64) - np.asarray(b[p]).astype(np.int64))
+            assert d.max() <= 1 and (d == 0).mean() >= 0.999, (p, d.max(), (d == 0).mean())

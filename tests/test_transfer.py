@@ -183,3 +183,17 @@ def test_an_output_window_kept_on_the_device_is_planned_there():
     short = plan(m.device, True)  # the pass's peak fits, the pass plus its output does not
     assert short.window < 24 or short.tile is not None
     assert plan(m.device + output, True).window == 24 and plan(m.device + output, True).tile is None
+
+
+def test_the_docs_table_of_bytes_per_frame_is_the_codes():
+    """docs/gpu.md's table comes from bytes_per_frame (960x540 in, 3840x2160 out, MB = 10**6 bytes)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "gpu.md").read_text()
+    rows = re.findall(r"^\| (\w+) \| ([\d.]+) MB \| ([\d.]+) MB \| ([\d.]+) MB \| ([\d.]+) MB \|$", text, re.M)
+    assert len(rows) == 4
+    for name, *cells in rows:
+        f = core.get_video_format(getattr(vs, name))
+        want = [transfers.bytes_per_frame(f, w, h, planes) for (w, h) in ((960, 540), (3840, 2160)) for planes in (True, False)]
+        assert [f"{b / 1e6:.2f}" for b in want] == cells, name

@@ -5,8 +5,9 @@ and back, with the same arithmetic as VapourSynth's ``core.resize`` (zimg) uses 
 :func:`vsvsrpp.plugin.colors.to_rgb` / :func:`~vsvsrpp.plugin.colors.from_rgb`. Every function
 takes and returns arrays of one namespace ``xp``: NumPy arrays on the CPU, CuPy arrays on the
 GPU (chosen from the arrays themselves, :func:`array_namespace`; CuPy is imported only when a
-CuPy array is passed, so importing this module never needs it). The CUDA transfer will call it
-on device buffers; the CPU filter path keeps ``core.resize`` and does not use this module.
+CuPy array is passed, so importing this module never needs it). The plane transfer
+(:class:`vsvsrpp.plugin.transfer.PlaneTransfer`) calls it on device buffers; the CPU filter path
+keeps ``core.resize``.
 ``tests/test_colorxp.py`` checks it against ``core.resize`` on the CPU.
 
 Conventions, all read in zimg's source (github.com/sekrit-twc/zimg, ``src/zimg``):
