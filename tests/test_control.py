@@ -100,3 +100,15 @@ def test_listeners():
     control.remove_listener(got.append)  # unknown: ignored
     control.report(1.0)
     assert got == [0.5]
+
+
+@pytest.mark.parametrize("family", ARCHITECTURES, ids=lambda a: a.id)
+def test_a_pass_that_keeps_some_frames_reports_exactly_its_steps(family):
+    """The overlap frames' reconstruction is skipped: progress still ends at 1 with one report per step run."""
+    engine = Engine(family.describe(family.random(8, 1)), "cpu")
+    t, kept = 5, slice(1, 3)
+    fractions: list[float] = []
+    engine(torch.rand(t, 3, 16, 16), emit=kept, progress=fractions.append)
+    d = engine.descriptor
+    assert len(fractions) == t * len(d.step_modules) - 3 * len(d.output_step_modules)
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)

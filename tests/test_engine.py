@@ -150,8 +150,8 @@ def test_memory_plan_prefers_long_windows_then_tiles():
     assert big.window == 24 and big.tile is None
     small = memory.plan(shape, 180, 320, 4 << 30, overlap=4)
     assert memory.MIN_WINDOW <= small.window < 24 and small.tile is None
-    assert memory.estimate_bytes(shape, small.window + 8, 180, 320) <= (4 << 30) * memory.BUDGET_FRACTION
-    assert memory.estimate_bytes(shape, small.window + 9, 180, 320) > (4 << 30) * memory.BUDGET_FRACTION
+    total = lambda w: memory.estimate(shape, w + 8, 180, 320, emitted=w).total  # noqa: E731  (only the window's output is kept)
+    assert total(small.window) <= (4 << 30) * memory.BUDGET_FRACTION < total(small.window + 1)
     tiled = memory.plan(shape, 1080, 1920, 16 << 30, overlap=4)  # the 4K output window alone is 5.6 GB
     assert tiled.window == memory.MIN_WINDOW and tiled.tile is not None and tiled.tile < 1920
     with pytest.raises(MemoryError, match="MiB"):
@@ -190,3 +190,35 @@ def test_a_cpu_pass_gives_its_freed_heap_back(monkeypatch, tiny_checkpoint):
     engine(torch.rand(3, 3, 32, 32))
     engine(torch.rand(2, 3, 32, 32))
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("family", ["basicvsrpp", "basicvsr", "realbasicvsr"])
+@pytest.mark.parametrize("tiles", [None, pytest.param("blended", marks=pytest.mark.slow), pytest.param("exact", marks=pytest.mark.slow)])
+def test_a_pass_keeping_some_frames_reconstructs_only_those_and_equals_the_full_pass(family, tiles):
+    """A window's overlap frames lend their features to the propagation but are not
+    reconstructed (engine(emit=...)): the kept frames equal the same frames of a full pass."""
+    from vsvsrpp import arch
+
+    fam = {a.id: a for a in arch.ARCHITECTURES}[family]
+    if tiles == "exact" and fam.describe(fam.random(8, 1)).memory.tile_halo is None:
+        pytest.skip("no step-wise tiles in this family")
+    torch.manual_seed(0)
+    d = fam.describe(fam.random(8, 1))
+    kwargs = {} if tiles is None else {"tile": 64, "tile_margin": 8, "exact_tiles": tiles == "exact"}
+    engine = Engine(d, "cpu", **kwargs)
+    frames = torch.rand(4, 3, 32, 128 if tiles else 32)
+    full = engine(frames)
+    hr_convs = [m for name, m in d.model.named_modules() if name.endswith("conv_last")]
+    assert len(hr_convs) == 1  # the last convolution of every reconstruction
+    calls = []
+    handle = hr_convs[0].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        part = engine(frames, emit=slice(1, 3))
+    finally:
+        handle.remove()
+    assert part.shape == (2, *full.shape[1:])
+    torch.testing.assert_close(part, full[1:3], rtol=0, atol=0)
+    tiles_per_frame = 1 if tiles is None else engine._tile_count(32, 128)
+    assert len(calls) == 2 * tiles_per_frame
+    with pytest.raises(ValueError, match="non-empty range"):
+        engine(frames, emit=slice(3, 3))

@@ -22,12 +22,13 @@ from .blocks import (
     FeatureCache,
     PixelShufflePack,
     ResidualBlocksWithInputConv,
-    Sink,
     SPyNet,
+    Sink,
     check_frames,
     flow_warp,
     neighbour_flows,
     padded_forward,
+    wants,
 )
 from .descriptor import Architecture, MemoryShape, SizeRequirements
 from .state_dict import StateDict, count_blocks, out_channels, require_keys
@@ -143,6 +144,8 @@ class BasicVSR(nn.Module):
             if i > 0:  # the first frame has no predecessor to align
                 feat_prop = flow_warp(feat_prop, flows_forward[:, i - 1])
             feat_prop = self.forward_resblocks(torch.cat([lqs[:, i], feat_prop], dim=1))
+            if not wants(sink, i):
+                continue
             hr = self._upsample(lqs[:, i], cache.get(backward_feats[i]), feat_prop)
             if sink is not None:
                 sink(i, hr)

@@ -23,14 +23,15 @@ from .blocks import (
     PixelShufflePack,
     Region,
     ResidualBlocksWithInputConv,
-    Sink,
     SPyNet,
+    Sink,
     check_frames,
     flow_warp,
     memory_format_of,
     neighbour_flows,
     padded_forward,
     tile_regions,
+    wants,
 )
 from .deform import IMPLEMENTATIONS, modulated_deform_conv3x3
 from .descriptor import Architecture, MemoryShape, SizeRequirements
@@ -285,6 +286,8 @@ class BasicVSRPlusPlus(nn.Module):
     ) -> torch.Tensor | None:
         outputs = []
         for i in range(lqs.size(1)):
+            if not wants(sink, i):
+                continue
             hr = self._upsample(torch.cat([cache.get(feats[k][i]) for k in ("spatial",) + BRANCHES], dim=1))
             if self.config.is_low_res_input:
                 hr = hr + F.interpolate(lqs[:, i], scale_factor=4, mode="bilinear", align_corners=False)
@@ -327,6 +330,8 @@ class BasicVSRPlusPlus(nn.Module):
             flow = None if t == 1 else flows[1] if branch.startswith("backward") else flows[0]
             self._propagate_tiled(feats, flow, branch, cache, tiles)
         for i in range(t):
+            if not wants(sink, i):
+                continue
             for core in tiles:
                 part = core.grow(halo.reconstruction, fh, fw)
                 hr = self._upsample(torch.cat([cache.get(part.of(feats[k][i])) for k in ("spatial",) + BRANCHES], dim=1))
@@ -559,6 +564,7 @@ class BasicVSRPPArchitecture(Architecture):
     network = BasicVSRPlusPlus
     fp32_modules = ("spynet",)
     step_modules = tuple(f"backbone.{b}" for b in BRANCHES) + ("reconstruction",)
+    output_step_modules = ("reconstruction",)
     layouts = {"BasicSR": BASICSR_RULES}
     summary = (
         "Super-resolve (or restore) a clip with BasicVSR++ (Chan et al., CVPR 2022): second-order grid "

@@ -35,8 +35,17 @@ def check_frames(lqs: torch.Tensor, network: str) -> None:
 #: is reconstructed (a network given a sink returns None instead of stacking its outputs). A
 #: network that reconstructs a frame region by region (BasicVSR++ with ``tile=``) calls
 #: ``sink(i, hr, (y, x))`` for each region instead: ``hr`` is ``(n, 3, rh, rw)`` and its top-left
-#: output pixel is ``(y, x)``; the regions of a frame partition it.
+#: output pixel is ``(y, x)``; the regions of a frame partition it. A sink with a ``wants(i)``
+#: method takes only the frames it wants: the networks skip the reconstruction of the others
+#: (the overlap frames of a window, whose features the pass needs but whose output it drops).
 Sink = Callable[..., None]
+
+
+def wants(sink: Sink | None, i: int) -> bool:
+    """Whether output frame ``i`` of a pass is to be reconstructed for ``sink`` (every frame
+    unless the sink has a ``wants`` method that says otherwise; every frame without a sink)."""
+    wanted = getattr(sink, "wants", None)
+    return wanted is None or bool(wanted(i))
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,9 @@ def padded_forward(
                 sink(i, hr[..., :oh, :ow])
             elif at[0] < oh and at[1] < ow:  # a region of padding only is dropped
                 sink(i, hr[..., : oh - at[0], : ow - at[1]], at)
+
+        if hasattr(sink, "wants"):
+            cropped.wants = sink.wants  # type: ignore[attr-defined]
 
         core(padded, sink=cropped, **kwargs)
         return None

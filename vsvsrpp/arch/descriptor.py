@@ -107,6 +107,8 @@ class ModelDescriptor:
         step_modules: names of submodules called once per frame by each step of a pass (the
             propagation branches, the reconstruction): the engine counts their calls for
             progress and checks for cancellation before each.
+        output_step_modules: those of ``step_modules`` called only for the frames whose output
+            a pass keeps (the reconstruction; not run for a window's overlap frames).
         precisions: the precision names (``"fp32"``, ``"fp16"``, ``"bf16"``) the network supports,
             or ``None`` for every precision of :data:`vsvsrpp.runtime.device.PRECISIONS`.
         defaults: default values of the family's :attr:`Architecture.options`.
@@ -121,6 +123,7 @@ class ModelDescriptor:
     reach: int = 16
     fp32_modules: tuple[str, ...] = ()
     step_modules: tuple[str, ...] = ()
+    output_step_modules: tuple[str, ...] = ()
     precisions: tuple[str, ...] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -143,7 +146,8 @@ class Architecture(ABC):
     * ``network``: the ``nn.Module`` class, built from a config;
     * ``fp32_modules``: submodules that stay float32 in reduced precision (flow estimation);
     * ``step_modules``: submodules called once per frame by each step of a pass (progress and
-      cancellation points of the engine);
+      cancellation points of the engine); ``output_step_modules`` those of them that run only
+      for the frames whose output is kept;
     * ``options``: the :class:`CallOption` s its ``forward`` takes besides the frames;
     * ``layouts``: other toolboxes' names for the family's modules, by toolbox (``{"BasicSR":
       rules}``): the :data:`~vsvsrpp.arch.state_dict.Rename` rules that turn such a state dict's
@@ -161,6 +165,7 @@ class Architecture(ABC):
     network: ClassVar[type[nn.Module]]
     fp32_modules: ClassVar[tuple[str, ...]] = ()
     step_modules: ClassVar[tuple[str, ...]] = ()
+    output_step_modules: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[tuple[CallOption, ...]] = ()
     layouts: ClassVar[Mapping[str, tuple[Rename, ...]]] = {}
 
@@ -219,6 +224,7 @@ class Architecture(ABC):
             reach=self.reach(cfg),
             fp32_modules=self.fp32_modules,
             step_modules=self.step_modules,
+            output_step_modules=self.output_step_modules,
             defaults=self.defaults(cfg),
         )
 

@@ -226,8 +226,8 @@ class WindowGraph:
             reported = fraction * emitted
 
         try:
-            out = self.engine(frames, to_host=self.transfer.to_host, progress=progress, **self.options)
-            result = self.transfer.to_frames(out[w.emitted])
+            out = self.engine(frames, to_host=self.transfer.to_host, emit=w.emitted, progress=progress, **self.options)
+            result = self.transfer.to_frames(out)
         except control.Cancelled:
             raise self.error(f"cancelled while computing frames {w.start}-{w.end - 1}") from None
         except Exception as e:

@@ -271,6 +271,7 @@ class Engine:
         frames: torch.Tensor,
         *,
         to_host: bool = True,
+        emit: slice | None = None,
         progress: Callable[[float], None] | None = None,
         **options,
     ) -> torch.Tensor:
@@ -279,13 +280,17 @@ class Engine:
         Args:
             frames: ``(t, 3, h, w)`` float RGB in [0, 1] on any device.
             to_host: return the result in host memory (else on :attr:`device`).
+            emit: the frames of the pass to return (a window's emitted range, without its
+                overlap frames; default all): only they are reconstructed and kept, the others
+                only lend their features to the propagation.
             progress: called with the fraction of the pass done (0 to 1) after every step of
                 every frame (the descriptor's ``step_modules``) of every tile.
             options: the family's call options (e.g. RealBasicVSR's ``refine_threshold``), per
                 call so that one cached engine serves every filter.
 
         Returns:
-            ``(t, 3, scale*h, scale*w)`` float32, clamped to [0, 1]; each frame is written into
+            ``(e, 3, scale*h, scale*w)`` float32 for the ``e`` frames of ``emit``, clamped to
+            [0, 1]; each frame is written into
             this buffer as soon as the network makes it (pinned host memory for a CUDA device
             with ``to_host``), so a pass never holds a second copy of its output.
 
@@ -296,11 +301,12 @@ class Engine:
                 not fit.
         """
         control.check()
+        kept = range(frames.size(0))[emit or slice(None)]
         with self.lock, torch.inference_mode(), spynet_batch(self.flow_batch):
             while True:
-                self._count_steps(frames, progress)
+                self._count_steps(frames, progress, len(kept))
                 try:
-                    return self._pass(frames, options, to_host)
+                    return self._pass(frames, options, to_host, kept)
                 except torch.OutOfMemoryError:
                     smaller = (self.tile or max(frames.shape[-2:])) // 2 // 16 * 16
                     if smaller < MIN_TILE:
@@ -316,13 +322,16 @@ class Engine:
                     if self.device.type == "cpu":
                         trim_heap()  # the pass's freed transients back to the system (see trim_heap)
 
-    def _count_steps(self, frames: torch.Tensor, progress: Callable[[float], None] | None) -> None:
-        """Point the step hooks of the network at ``progress`` for one attempt at a pass."""
+    def _count_steps(self, frames: torch.Tensor, progress: Callable[[float], None] | None, emitted: int) -> None:
+        """Point the step hooks of the network at ``progress`` for one attempt at a pass that
+        keeps the output of ``emitted`` of its frames."""
         if progress is None:
             self._placement.on_step = None
             return
         t, _, h, w = frames.shape
-        total = max(1, t * len(self.descriptor.step_modules) * self._tile_count(h, w))
+        d = self.descriptor
+        steps = t * len(d.step_modules) - (t - emitted) * len(d.output_step_modules)
+        total = max(1, steps * self._tile_count(h, w))
         done = 0
 
         def step() -> None:
@@ -366,25 +375,31 @@ class Engine:
             for i in range(out.size(1)):
                 sink(i, out[:, i])
 
-    def _pass(self, frames: torch.Tensor, options: dict, to_host: bool) -> torch.Tensor:
+    def _pass(self, frames: torch.Tensor, options: dict, to_host: bool, emit: range) -> torch.Tensor:
         t, _, h, w = frames.shape
+        e = len(emit)
+        if emit.step != 1 or e == 0:
+            raise ValueError(f"emit must be a non-empty range of consecutive frames of the pass, got {emit}")
         s = self.scale
         tiled = self._tile_count(h, w) > 1
         blended = tiled and not self.exact_tiles
         where = torch.device("cpu") if to_host else self.device
         pinned = where.type == "cpu" and self.device.type == "cuda"  # copies to it are asynchronous
         if where.type == "cpu":
-            out = cuda.host_buffer((t, 3, h * s, w * s), zeros=blended, pinned=pinned)
+            out = cuda.host_buffer((e, 3, h * s, w * s), zeros=blended, pinned=pinned)
         else:
-            out = (torch.zeros if blended else torch.empty)((t, 3, h * s, w * s), device=where)
+            out = (torch.zeros if blended else torch.empty)((e, 3, h * s, w * s), device=where)
         x = frames.to(self.device, self.dtype).unsqueeze(0)
         if not blended:
 
             def write(i: int, hr: torch.Tensor, at: tuple[int, int] = (0, 0)) -> None:
+                if i not in emit:
+                    return  # (a network that reconstructs every frame)
                 y, x0 = at  # step-wise tiles hand over a frame region by region
-                region = out[i, :, y : y + hr.size(-2), x0 : x0 + hr.size(-1)]
+                region = out[i - emit.start, :, y : y + hr.size(-2), x0 : x0 + hr.size(-1)]
                 region.copy_(hr[0].float().clamp_(0.0, 1.0), non_blocking=pinned)
 
+            write.wants = emit.__contains__  # type: ignore[attr-defined]
             self._run(x, options, write, tile=self.tile if tiled else None)
         else:
             ys, xs = self._layout(h, w)
@@ -403,8 +418,12 @@ class Engine:
                     region = (slice(sy.start * s, sy.start * s + oy), slice(sx.start * s, sx.start * s + ox))
 
                     def add(i: int, hr: torch.Tensor, mask=mask, region=region, oy=oy, ox=ox) -> None:
+                        if i not in emit:
+                            return
                         part = hr[0, :, :oy, :ox].float().clamp_(0.0, 1.0).mul_(mask)
-                        out[i, :, region[0], region[1]] += part.to(where)
+                        out[i - emit.start, :, region[0], region[1]] += part.to(where)
+
+                    add.wants = emit.__contains__  # type: ignore[attr-defined]
 
                     crop = None
                     if flows is not None:
@@ -430,7 +449,7 @@ class Engine:
             ValueError: for bad ``window``/``overlap`` values.
         """
         plan = WindowPlan(frames.shape[0], window, overlap)
-        return torch.cat([self(frames[w.start : w.end], **options)[w.emitted] for w in plan])
+        return torch.cat([self(frames[w.start : w.end], emit=w.emitted, **options) for w in plan])
 
 
 # ---------------------------------------------------------------------------------------------

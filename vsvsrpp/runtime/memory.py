@@ -15,8 +15,9 @@ A pass over ``t`` frames of ``h x w`` (padded) holds, on the compute device:
   input resolution), one propagation step (``step_bytes`` per feature pixel) or the reconstruction
   of one frame (``hr_channels`` maps at the output size);
 
-and, in host memory, the output window (float32, ``t x 3 x scale*h x scale*w``): frames are
-written into it as they are reconstructed, and tiles are blended straight into it. On the CPU
+and, in host memory, the output window (float32, ``e x 3 x scale*h x scale*w`` for the ``e``
+emitted frames: the overlap frames are not reconstructed): frames are written into it as they
+are reconstructed, and tiles are blended straight into it. On the CPU
 host and device are the same memory, and the resident peak exceeds the live bytes where the pass's
 blocks are heap-sized (:data:`CPU_ALLOCATOR_SLACK`).
 
@@ -106,6 +107,7 @@ def estimate(
     on_cpu: bool = True,
     exact: bool = False,
     flow_batch: int = FLOW_BATCH_PIXELS,
+    emitted: int | None = None,
 ) -> PassMemory:
     """The memory model of one pass (see the module's docstring for what it counts).
 
@@ -123,12 +125,15 @@ def estimate(
             :func:`_estimate_exact`.
         flow_batch: frame pixels per SPyNet batch (:func:`vsvsrpp.arch.blocks.flow_batch`;
             at least one pair of frames runs at a time).
+        emitted: the frames of the pass whose output is kept (its window without the overlap
+            frames; default all): the output window holds only them.
 
     Returns:
         The peak on the device and what the host holds besides.
     """
+    kept_out = frames if emitted is None else min(frames, emitted)
     if exact and tile is not None and (height > tile or width > tile):
-        return _estimate_exact(shape, frames, height, width, dtype_bytes, tile, offload, on_cpu, flow_batch)
+        return _estimate_exact(shape, frames, height, width, dtype_bytes, tile, offload, on_cpu, flow_batch, kept_out)
     fs, d = shape.feature_stride, dtype_bytes
     ph, pw = height, width
     tiled = tile is not None and (height > tile or width > tile)
@@ -144,7 +149,7 @@ def estimate(
     flow_px = feature_pixels(height, width)
     flows = 2 * max(frames - 1, 0) * 2 * flow_px * 4
     inputs = 0 if on_cpu and d == 4 else frames * 3 * height * width * d
-    output = frames * 3 * shape.scale * height * shape.scale * width * 4
+    output = kept_out * 3 * shape.scale * height * shape.scale * width * 4
     per_frame = 3 * feat + _extract_bytes(shape, ph * pw, d)
     extract = (1 if offload else frames) * per_frame
     pairs = 2 * max(frames - 1, 0)
@@ -198,7 +203,7 @@ def _extract_bytes(shape: MemoryShape, pixels: int, d: int) -> int:
 
 def _estimate_exact(
     shape: MemoryShape, frames: int, height: int, width: int, d: int, tile: int, offload: bool, on_cpu: bool,
-    flow_batch: int = FLOW_BATCH_PIXELS,
+    flow_batch: int = FLOW_BATCH_PIXELS, emitted: int | None = None,
 ) -> PassMemory:
     """Step-wise (exact) tiles: the kept features, the flows and the output are whole-frame as in
     a whole-frame pass, but each stage's transient is one tile's, with the context it reads
@@ -216,7 +221,7 @@ def _estimate_exact(
     kept = frames * shape.feature_lists * feat
     flows = 2 * max(frames - 1, 0) * 2 * fh * fw * 4
     inputs = 0 if on_cpu and d == 4 else frames * 3 * height * width * d
-    output = frames * 3 * shape.scale * height * shape.scale * width * 4
+    output = (frames if emitted is None else emitted) * 3 * shape.scale * height * shape.scale * width * 4
     pairs = 2 * max(frames - 1, 0)
     spynet = _spynet_bytes(pairs, fh * fw, flow_batch)
     px = min(fh, ch + 2 * shape.tile_halo) * min(fw, cw + 2 * shape.tile_halo)  # a tile with its context
@@ -320,10 +325,13 @@ def plan(
         frames = window + 2 * overlap
         return frames if num_frames is None else max(1, min(frames, num_frames))
 
-    def fits(m: PassMemory, frames: int) -> bool:
+    def emitted(window: int) -> int:
+        return window if num_frames is None else max(1, min(window, num_frames))
+
+    def fits(m: PassMemory, emitted: int) -> bool:
         if on_cpu:
             return m.total <= budget
-        moved = frames * 3 * shape.scale * height * shape.scale * width * 4 if output_on_device else 0
+        moved = emitted * 3 * shape.scale * height * shape.scale * width * 4 if output_on_device else 0
         return m.device + moved <= budget and m.host - moved <= host_budget
 
     one_pair = 1  # any batch of fewer pixels than a frame runs one pair at a time
@@ -332,7 +340,7 @@ def plan(
         """The estimate with the default SPyNet batch if it fits, else with one pair if that fits."""
         for batch in (FLOW_BATCH_PIXELS, one_pair):
             m = estimate(shape, height=height, width=width, dtype_bytes=dtype_bytes, on_cpu=on_cpu, flow_batch=batch, **kwargs)
-            if fits(m, kwargs["frames"]):
+            if fits(m, kwargs["emitted"]):
                 return m, batch
         return None
 
@@ -345,10 +353,10 @@ def plan(
         return f"{_mib(m.device)} of the {_mib(budget)} available on the device and {_mib(m.host)} of the {_mib(host_budget)} on the host"
 
     offloads = (False,) if on_cpu else (False, True) if offload is None else (offload,)
-    first = estimate(shape, run_length(max_window), height, width, dtype_bytes, on_cpu=on_cpu)
+    first = estimate(shape, run_length(max_window), height, width, dtype_bytes, on_cpu=on_cpu, emitted=emitted(max_window))
     for window in range(max_window, MIN_WINDOW - 1, -1):
         for offload in offloads:
-            found = fitting(frames=run_length(window), offload=offload)
+            found = fitting(frames=run_length(window), offload=offload, emitted=emitted(window))
             if found:
                 m, batch = found
                 if window == max_window and not offload:
@@ -358,12 +366,12 @@ def plan(
                     why = f"window {window}{how}{batch_note(batch)}: window {max_window} would need {need(first)}; this needs {need(m)}"
                 return Plan(window, None, offload, m, why, flow_batch=batch)
     frames = run_length(MIN_WINDOW)
-    smallest = estimate(shape, frames, height, width, dtype_bytes, offload=offloads[-1], on_cpu=on_cpu)
+    smallest = estimate(shape, frames, height, width, dtype_bytes, offload=offloads[-1], on_cpu=on_cpu, emitted=emitted(MIN_WINDOW))
     largest = (max(height, width) // 16) * 16
     for exact in (True, False) if shape.tile_halo is not None else (False,):
         for side in range(largest, MIN_TILE - 1, -16):
             for offload in offloads:
-                found = fitting(frames=frames, tile=side, margin=margin, offload=offload, exact=exact)
+                found = fitting(frames=frames, tile=side, margin=margin, offload=offload, exact=exact, emitted=emitted(MIN_WINDOW))
                 if found:
                     m, batch = found
                     how = " with features offloaded" if offload else ""
@@ -374,7 +382,7 @@ def plan(
                     )
                     return Plan(MIN_WINDOW, side, offload, m, why, exact, batch)
     m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=offloads[-1], on_cpu=on_cpu,
-                 flow_batch=one_pair)  # fmt: skip
+                 flow_batch=one_pair, emitted=emitted(MIN_WINDOW))  # fmt: skip
     raise MemoryError(
         f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) of {width}x{height} in {MIN_TILE} px tiles "
         f"needs about {need(m)}"
