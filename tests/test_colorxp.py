@@ -62,7 +62,7 @@ def assert_planes_close(got: list[np.ndarray], ref: list[np.ndarray]) -> None:
         assert diff.max() <= FLOAT_LIMIT, f"max-abs {diff.max()}"
 
 
-def check_both_ways(clip: vs.VideoNode) -> None:
+def check_both_ways(clip: vs.VideoNode, dither: str = "none") -> None:
     """planes -> RGB against colors.to_rgb, and RGB -> planes against colors.from_rgb."""
     fmt = clip.format
     colors = C.Colors.from_video(clip)
@@ -70,8 +70,8 @@ def check_both_ways(clip: vs.VideoNode) -> None:
     rgb_clip = C.to_rgb(clip, colors)
     ref_rgb = np.stack(frame_planes(rgb_clip))
     assert_rgb_close(colorxp.planes_to_rgb(planes, fmt, colors), ref_rgb)
-    ref_out = frame_planes(C.from_rgb(rgb_clip, fmt, colors))
-    assert_planes_close(colorxp.rgb_to_planes(ref_rgb, fmt, colors), ref_out)
+    ref_out = frame_planes(C.from_rgb(rgb_clip, fmt, colors, dither))
+    assert_planes_close(colorxp.rgb_to_planes(ref_rgb, fmt, colors, dither), ref_out)
 
 
 @pytest.mark.parametrize("chromaloc", [0, 1, 2])
@@ -149,6 +149,32 @@ def test_chroma_siting_is_seen():
     assert np.abs(got[0] - got[2]).max() > 20 * RGB_LIMIT  # vertical siting
 
 
+@pytest.mark.parametrize(
+    ("fmt_id", "props"),
+    [
+        (vs.YUV420P8, {"_Matrix": 1, "_Range": 0, "_ChromaLocation": 0}),
+        (vs.YUV422P10, {"_Matrix": 6, "_Range": 1, "_ChromaLocation": 2}),
+        (vs.YUV444P16, {"_Matrix": 9, "_Range": 0, "_ChromaLocation": 1}),
+        (vs.RGB24, {"_Range": 1}),
+        (vs.RGB30, {"_Range": 0}),
+        (vs.GRAY8, {"_Range": 0}),
+    ],
+    ids=lambda v: core.get_video_format(v).name if isinstance(v, int) else None,
+)
+def test_ordered_dither_matches_core_resize(fmt_id, props):
+    """zimg's ordered dither: the Bayer table of each plane (mirrored, flipped, transposed by
+    plane index), added before rounding; frames larger than its 16x16 period."""
+    fmt = core.get_video_format(fmt_id)
+    planes = random_planes(fmt, 40, 72, seed=fmt_id)
+    clip = clip_from_planes(planes, fmt_id, props)
+    check_both_ways(clip, "ordered")
+    colors = C.Colors.from_video(clip)
+    rgb = np.stack(frame_planes(C.to_rgb(clip, colors)))
+    if fmt.color_family == vs.YUV:  # the dither changes something (integer RGB/GRAY in and out are exact)
+        plain, dithered = colorxp.rgb_to_planes(rgb, fmt, colors), colorxp.rgb_to_planes(rgb, fmt, colors, "ordered")
+        assert any((a != b).any() for a, b in zip(plain, dithered))
+
+
 def test_unsupported_raise_clearly():
     fmt = core.get_video_format(vs.YUV420P8)
     planes = random_planes(fmt, H, W, 0)
@@ -158,7 +184,7 @@ def test_unsupported_raise_clearly():
             colorxp.planes_to_rgb(planes, fmt, colors)
     colors = C.Colors(vs.YUV, 1, 0, 0)
     rgb = colorxp.planes_to_rgb(planes, fmt, colors)
-    for dither in ("ordered", "random", "error_diffusion"):
+    for dither in ("random", "error_diffusion"):
         with pytest.raises(colorxp.UnsupportedConversion, match="dither"):
             colorxp.rgb_to_planes(rgb, fmt, colors, dither=dither)
 

@@ -97,6 +97,15 @@ def test_the_plane_path_gives_the_host_paths_frames(tiny_checkpoint, planes_on_c
     assert_same_output(host, planes)
 
 
+def test_the_ordered_dither_is_done_on_the_plane_path_as_on_the_host(tiny_checkpoint, planes_on_cpu, monkeypatch):
+    clip = source(vs.YUV420P10, {"_Matrix": 1, "_Range": 0, "_ChromaLocation": 0}, cut=None)
+    kwargs = {"weights": str(tiny_checkpoint), "device": "cpu", "window": 4, "output_format": vs.YUV420P8, "dither": "ordered"}
+    planes = frames(vsvsrpp.apply(clip, **kwargs))
+    assert planes_on_cpu
+    monkeypatch.setattr(transfers, "backend_for", lambda device: None)
+    assert_same_output(frames(vsvsrpp.apply(clip, **kwargs)), planes)
+
+
 def test_the_plane_graph_never_makes_float_rgb_frames(tiny_checkpoint, planes_on_cpu, monkeypatch):
     """The input reaches the transfer in its own format and the output leaves it in the output
     format: the graph's frames are never float RGB."""

@@ -61,9 +61,8 @@ Conventions, all read in zimg's source (github.com/sekrit-twc/zimg, ``src/zimg``
 
 Not supported here (:class:`UnsupportedConversion`; the caller converts on the host with
 ``core.resize`` instead): the constant-luminance, chromaticity-derived and ICtCp matrices (10,
-12, 13, 14), which go through linear light; the ``ordered``, ``random`` and
-``error_diffusion`` dithers (only ``dither="none"``, rounding to nearest); interlaced (field)
-siting. RGB output is not clamped, as ``core.resize`` does not clamp float output (bicubic
+12, 13, 14), which go through linear light; the ``random`` and ``error_diffusion`` dithers
+(``"none"``, rounding to nearest, and ``"ordered"`` are done here); interlaced (field) siting. RGB output is not clamped, as ``core.resize`` does not clamp float output (bicubic
 overshoot and out-of-gamut YUV give values slightly outside [0, 1]).
 """
 
@@ -106,6 +105,9 @@ _KR_KB = {
     7: (0.212, 0.087),  # SMPTE 240M
     9: (0.2627, 0.0593),  # ITU-R BT.2020 non-constant luminance
 }
+
+#: The dithers done here: rounding to nearest, and zimg's ordered (Bayer 16x16) dither.
+DITHERS = ("none", "ordered")
 
 # _ChromaLocation -> (horizontal, vertical) siting: -1 left/top, 0 centre, +1 bottom.
 _SITING = {0: (-1, 0), 1: (0, 0), 2: (-1, -1), 3: (0, -1), 4: (-1, 1), 5: (0, 1)}
@@ -274,13 +276,33 @@ def _to_float(plane: Any, fmt: vs.VideoFormat, full: bool, chroma: bool, ycgco: 
     return _fma(np.float32(1.0 / rng), xp.asarray(plane), np.float32(-off / rng), xp)
 
 
-def _from_float(values: Any, fmt: vs.VideoFormat, full: bool, chroma: bool, ycgco: bool, xp: ModuleType) -> Any:
-    """float32 values as samples of ``fmt``: integers rounded to nearest (ties to even) and clamped."""
+@functools.lru_cache(maxsize=1)
+def _bayer_tables() -> np.ndarray:
+    """zimg's ordered dither (``depth/dither.cpp``, ``BayerDitherTable``): ``(4, 16, 16)``
+    float32 offsets in (-0.5, 0.5), one table per plane index modulo 4 (as is, mirrored left to
+    right, upside down, transposed). The 16x16 Bayer index matrix is built from its 2x2 base
+    ``[[0, 3], [2, 1]]``: bit ``k`` of the row and the column picks the base digit at place
+    ``4**(3 - k)``; entry ``b`` becomes ``(b + 1) / 257 - 0.5`` in float32."""
+    i, j = np.indices((16, 16))
+    base = np.array([[0, 3], [2, 1]])
+    index = sum(base[(i >> k) & 1, (j >> k) & 1] << (6 - 2 * k) for k in range(4))
+    table = (index + 1).astype(np.float32) / np.float32(257) - np.float32(0.5)
+    return np.stack([table, table[:, ::-1], table[::-1, :], table.T])
+
+
+def _from_float(values: Any, fmt: vs.VideoFormat, full: bool, chroma: bool, ycgco: bool, xp: ModuleType,
+                dither: str = "none", plane: int = 0) -> Any:  # fmt: skip
+    """float32 values as samples of ``fmt``: integers rounded to nearest (ties to even) and
+    clamped, after adding the ordered dither of output plane ``plane`` for ``dither="ordered"``."""
     if fmt.sample_type == vs.FLOAT:
         return values.astype(xp.float16 if fmt.bits_per_sample == 16 else xp.float32, copy=False)
     bits = fmt.bits_per_sample
     rng, off = _scale_offset(bits, full, chroma, ycgco)
     x = _fma(np.float32(rng), values, np.float32(off), xp)
+    if dither == "ordered":
+        h, w = x.shape[-2:]
+        pattern = np.tile(_bayer_tables()[plane % 4], (-(-h // 16), -(-w // 16)))[:h, :w]
+        x = x + xp.asarray(pattern)
     x = xp.rint(xp.clip(x, np.float32(0), np.float32(2**bits - 1)))
     return x.astype(xp.uint8 if bits <= 8 else xp.uint16)
 
@@ -312,7 +334,8 @@ def check_supported(fmt: vs.VideoFormat, colors: Colors, dither: str = "none") -
     """Raise :class:`UnsupportedConversion` unless this module converts ``fmt`` with ``colors``.
 
     Supported: YUV of matrix 1, 4, 5, 6, 7, 8 or 9, GRAY and RGB, 8-16 bit integer or 16/32 bit
-    float, any subsampling zimg accepts, progressive chroma locations 0-5, ``dither="none"``.
+    float, any subsampling zimg accepts, progressive chroma locations 0-5, ``dither`` one of
+    :data:`DITHERS`.
     """
     if fmt.color_family == vs.YUV:
         if colors.matrix not in GPU_MATRICES:
@@ -327,9 +350,9 @@ def check_supported(fmt: vs.VideoFormat, colors: Colors, dither: str = "none") -
         raise UnsupportedConversion(f"{fmt.name} is not a YUV, RGB or GRAY format")
     if fmt.sample_type == vs.INTEGER and not 8 <= fmt.bits_per_sample <= 16:
         raise UnsupportedConversion(f"{fmt.name}: {fmt.bits_per_sample}-bit integer samples are not supported")
-    if dither != "none":
+    if dither not in DITHERS:
         raise UnsupportedConversion(
-            f'dither="{dither}" is not done on the device (only "none", rounding to nearest): '
+            f'dither="{dither}" is not done on the device (only {", ".join(DITHERS)}): '
             "convert on the host with core.resize"
         )
 
@@ -379,7 +402,8 @@ def rgb_to_planes(rgb: Any, fmt: vs.VideoFormat, colors: Colors, dither: str = "
             ``None``, as ``colors.from_rgb``), ``range`` and ``chromaloc``; integer RGB output is
             full range unless the source was RGB; GRAY output is the mean of R, G and B in the
             source's range.
-        dither: only ``"none"`` (round to nearest, ties to even, as zimg's ``lrint``).
+        dither: ``"none"`` (round to nearest, ties to even, as zimg's ``lrint``) or
+            ``"ordered"`` (zimg's Bayer dither added before rounding).
 
     Returns:
         The planes, each ``(..., h_p, w_p)``: uint8 (8 bit), uint16 (9-16 bit), float16 or
@@ -396,13 +420,14 @@ def rgb_to_planes(rgb: Any, fmt: vs.VideoFormat, colors: Colors, dither: str = "
     check_supported(fmt, colors, dither)
     if fmt.color_family == vs.GRAY:
         # colors.from_rgb's std.Expr "x y + z + 3 /" (measured: Expr multiplies by the float32 1/3)
-        return [_from_float((r + g + b) * np.float32(1 / 3), fmt, colors.range == RANGE_FULL, False, False, xp)]
+        return [_from_float((r + g + b) * np.float32(1 / 3), fmt, colors.range == RANGE_FULL, False, False, xp, dither)]
     if fmt.color_family == vs.RGB:
         full = colors.range == RANGE_FULL or not (fmt.sample_type == vs.INTEGER and colors.family == vs.RGB)
-        return [_from_float(p, fmt, full, False, False, xp) for p in (r, g, b)]
+        return [_from_float(c, fmt, full, False, False, xp, dither, p) for p, c in enumerate((r, g, b))]
     ycgco = colors.matrix == MATRIX_YCGCO
     full = colors.range == RANGE_FULL
     y, u, v = _apply_matrix(rgb_to_yuv_matrix(colors.matrix), r, g, b, xp)
     ch, cw = h >> fmt.subsampling_h, w >> fmt.subsampling_w
     uv = [_luma_to_chroma(c, ch, cw, colors.chromaloc, xp) for c in (u, v)]
-    return [_from_float(y, fmt, full, False, ycgco, xp)] + [_from_float(c, fmt, full, True, ycgco, xp) for c in uv]
+    return [_from_float(y, fmt, full, False, ycgco, xp, dither)] + [_from_float(c, fmt, full, True, ycgco, xp, dither, p)
+                                                                     for p, c in enumerate(uv, 1)]  # fmt: skip

@@ -185,8 +185,8 @@ class PlaneTransfer:
 
     Raises:
         colorxp.UnsupportedConversion: a format, matrix or dither the device does not convert
-            (constant-luminance and ICtCp matrices, ``dither`` other than ``"none"``); the
-            caller uses :class:`HostTransfer`.
+            (constant-luminance and ICtCp matrices, the ``random`` and ``error_diffusion``
+            dithers); the caller uses :class:`HostTransfer`.
     """
 
     to_host = False
