@@ -206,3 +206,19 @@ def test_the_docs_table_of_bytes_per_frame_is_the_codes():
         f = core.get_video_format(getattr(vs, name))
         want = [transfers.bytes_per_frame(f, w, h, planes) for (w, h) in ((960, 540), (3840, 2160)) for planes in (True, False)]
         assert [f"{b / 1e6:.2f}" for b in want] == cells, name
+
+
+def test_the_window_graph_touches_neither_numpy_nor_the_engines_lock():
+    """DESIGN: the graph asks the transfer for tensors and frames; the engine serialises passes."""
+    import ast
+    from pathlib import Path
+
+    from vsvsrpp.plugin import graph
+
+    tree = ast.parse(Path(graph.__file__).read_text())
+    imported = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "numpy" not in imported
+    locks = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "lock"
+             and not (isinstance(node.value, ast.Name) and node.value.id == "self")]  # fmt: skip
+    assert locks == []

@@ -11,9 +11,12 @@ callback:
   data, which requests no input frame. Otherwise it returns the window's *compute node*: a
   ``std.ModifyFrame`` whose ``clips`` are the window's input frames, so VapourSynth fetches them
   on its own threads before our callback runs.
-* The callback runs the network once per window. The engine's lock (one per network instance)
-  serialises passes, across every filter sharing the network, so at most one window's
-  features are in memory; results are kept in a small cache.
+* The callback runs the network once per window (a lock per window in flight: a thread that
+  asks for a window being computed waits for its result). The engine's lock (one per network
+  instance) serialises passes, across every filter sharing the network, with the transfer's
+  input and output conversions inside it, so at most one window's features and output are in
+  memory; results are kept in a small cache. The graph itself touches neither the engine's lock
+  nor NumPy: the transfer (:mod:`vsvsrpp.plugin.transfer`) owns the frames' data.
 * Each pass reports its progress, in output frames, to :mod:`vsvsrpp.runtime.control` as it
   goes, and stops at its next step once cancellation is asked for there.
 """
@@ -93,6 +96,10 @@ def cut_flags(rgb: vs.VideoNode, detect: bool, threshold: float, colors: Colors 
     return core.std.ModifyFrame(stats, [stats, rgb, rgb_prev], flag)
 
 
+class NonFinite(ValueError):
+    """A window's input holds NaN or infinite values."""
+
+
 class WindowGraph:
     """Serves output frames from windows computed at most once each (while cached).
 
@@ -137,6 +144,7 @@ class WindowGraph:
         self.results: OrderedDict[int, list] = OrderedDict()  # emit_start -> each frame's data, LRU
         self.undelivered: dict[int, set[int]] = {}  # emit_start -> frames not yet emitted
         self.compute_nodes: OrderedDict[Window, vs.VideoNode] = OrderedDict()
+        self.computing: dict[int, threading.Lock] = {}  # emit_start -> held while its pass runs
         self.windows_computed = 0
         s = engine.scale
         fmt = output_format or clip.format
@@ -196,12 +204,18 @@ class WindowGraph:
         w = window
         with self.lock:
             result = self.results.get(w.emit_start)
+            if result is None:
+                computing = self.computing.setdefault(w.emit_start, threading.Lock())
         if result is None:
-            with self.engine.lock:  # one pass at a time on this network, whichever filter asks
-                with self.lock:  # another thread may have computed it while we waited
+            with computing:  # one thread runs the window's pass; the others wait for its result
+                with self.lock:
                     result = self.results.get(w.emit_start)
                 if result is None:
-                    result = self._run(w, self.transfer.to_tensor(f[1:]))
+                    try:
+                        result = self._run(w, f[1:])
+                    finally:
+                        with self.lock:
+                            self.computing.pop(w.emit_start, None)
                     with self.lock:
                         self.results[w.emit_start] = result
                         self.undelivered[w.emit_start] = set(range(w.emit_start, w.emit_end))
@@ -211,12 +225,19 @@ class WindowGraph:
             self._delivered(w.emit_start, n)
         return self._emit(n, f[0], result[n - w.emit_start])
 
-    def _run(self, w: Window, frames: torch.Tensor) -> list:
-        if self.clip.format.sample_type == vs.FLOAT:  # integer samples are always finite
-            finite = torch.isfinite(frames).flatten(1).all(1)
-            if not finite.all():
-                bad = w.start + int((~finite).nonzero()[0])
-                raise self.error(f"frame {bad} contains NaN or infinite values; replace them before this filter")
+    def _run(self, w: Window, inputs: list[vs.VideoFrame]) -> list:
+        """The window's pass: the transfer makes its input and converts its output while the
+        engine's lock is held (one pass at a time on a network, whichever filter asks)."""
+
+        def frames() -> torch.Tensor:
+            x = self.transfer.to_tensor(inputs)
+            if self.clip.format.sample_type == vs.FLOAT:  # integer samples are always finite
+                finite = torch.isfinite(x).flatten(1).all(1)
+                if not finite.all():
+                    bad = w.start + int((~finite).nonzero()[0])
+                    raise NonFinite(f"frame {bad} contains NaN or infinite values; replace them before this filter")
+            return x
+
         emitted = w.emit_end - w.emit_start
         reported = 0.0
 
@@ -226,8 +247,10 @@ class WindowGraph:
             reported = fraction * emitted
 
         try:
-            out = self.engine(frames, to_host=self.transfer.to_host, emit=w.emitted, progress=progress, **self.options)
-            result = self.transfer.to_frames(out)
+            result = self.engine(frames, to_host=self.transfer.to_host, emit=w.emitted, progress=progress,
+                                 finish=self.transfer.to_frames, **self.options)  # fmt: skip
+        except NonFinite as e:
+            raise self.error(str(e)) from None
         except control.Cancelled:
             raise self.error(f"cancelled while computing frames {w.start}-{w.end - 1}") from None
         except Exception as e:

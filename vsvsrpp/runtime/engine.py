@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -268,31 +269,37 @@ class Engine:
 
     def __call__(
         self,
-        frames: torch.Tensor,
+        frames: torch.Tensor | Callable[[], torch.Tensor],
         *,
         to_host: bool = True,
         emit: slice | None = None,
         progress: Callable[[float], None] | None = None,
+        finish: Callable[[torch.Tensor], Any] | None = None,
         **options,
-    ) -> torch.Tensor:
+    ) -> Any:
         """Process one window (one pass; the network's lock is held throughout).
 
         Args:
-            frames: ``(t, 3, h, w)`` float RGB in [0, 1] on any device.
+            frames: ``(t, 3, h, w)`` float RGB in [0, 1] on any device, or a function that
+                makes them, called with the lock held (so that a window's input is made only
+                when its pass can start).
             to_host: return the result in host memory (else on :attr:`device`).
             emit: the frames of the pass to return (a window's emitted range, without its
                 overlap frames; default all): only they are reconstructed and kept, the others
                 only lend their features to the propagation.
             progress: called with the fraction of the pass done (0 to 1) after every step of
                 every frame (the descriptor's ``step_modules``) of every tile.
+            finish: called with the output, the lock still held, and its result returned
+                instead (the transfer's conversion of the output window: one window's output
+                at a time is alive, as the memory plan counts).
             options: the family's call options (e.g. RealBasicVSR's ``refine_threshold``), per
                 call so that one cached engine serves every filter.
 
         Returns:
             ``(e, 3, scale*h, scale*w)`` float32 for the ``e`` frames of ``emit``, clamped to
-            [0, 1]; each frame is written into
-            this buffer as soon as the network makes it (pinned host memory for a CUDA device
-            with ``to_host``), so a pass never holds a second copy of its output.
+            [0, 1] (or what ``finish`` makes of it); each frame is written into this buffer as
+            soon as the network makes it (pinned host memory for a CUDA device with
+            ``to_host``), so a pass never holds a second copy of its output.
 
         Raises:
             vsvsrpp.runtime.control.Cancelled: when :func:`~vsvsrpp.runtime.control.cancel` was
@@ -301,8 +308,16 @@ class Engine:
                 not fit.
         """
         control.check()
-        kept = range(frames.size(0))[emit or slice(None)]
-        with self.lock, torch.inference_mode(), spynet_batch(self.flow_batch):
+        with self.lock:
+            if callable(frames):
+                frames = frames()
+            out = self._attempt(frames, options, to_host, range(frames.size(0))[emit or slice(None)], progress)
+            return out if finish is None else finish(out)
+
+    def _attempt(self, frames: torch.Tensor, options: dict, to_host: bool, kept: range,
+                 progress: Callable[[float], None] | None) -> torch.Tensor:  # fmt: skip
+        """A pass, tried again in smaller tiles after running out of memory (the lock is held)."""
+        with torch.inference_mode(), spynet_batch(self.flow_batch):
             while True:
                 self._count_steps(frames, progress, len(kept))
                 try:
