@@ -198,7 +198,9 @@ class PlaneTransfer:
         self.backend, self.source, self.colors, self.output, self.dither = backend, source, colors, output, dither
 
     def to_tensor(self, frames: Sequence[vs.VideoFrame]) -> torch.Tensor:
-        """``(t, 3, h, w)`` float32 RGB of ``t`` frames in the source format, on the backend's device."""
+        """``(t, 3, h, w)`` float32 RGB of ``t`` frames in the source format, on the backend's
+        device (each plane of the window uploaded at once; converted frame by frame, so that
+        the conversion's float64 intermediates stay one frame's)."""
         b, t = self.backend, len(frames)
         uploaded = []
         for p in range(self.source.num_planes):
@@ -208,18 +210,23 @@ class PlaneTransfer:
                 np.copyto(host[i], np.asarray(f[p]))
             uploaded.append(b.upload(host))
         with b.on_compute_stream():
-            rgb = colorxp.planes_to_rgb(uploaded, self.source, self.colors)
-            return b.to_torch(b.xp.ascontiguousarray(rgb))
+            rgb = b.xp.empty((t, 3, frames[0].height, frames[0].width), dtype=b.xp.float32)
+            for i in range(t):
+                rgb[i] = colorxp.planes_to_rgb([plane[i] for plane in uploaded], self.source, self.colors)
+            return b.to_torch(rgb)
 
     def to_frames(self, out: torch.Tensor) -> list[tuple[np.ndarray, ...]]:
         """Each output frame's planes (host arrays, pinned on CUDA) from the engine's
-        ``(t, 3, H, W)`` float32 RGB on the device."""
+        ``(e, 3, H, W)`` float32 RGB on the device, converted and downloaded frame by frame."""
         b = self.backend
+        frames = []
         with b.on_compute_stream():
-            planes = colorxp.rgb_to_planes(b.from_torch(out.contiguous()), self.output, self.colors, self.dither)
-            planes = [b.xp.ascontiguousarray(p) for p in planes]
-        host = [b.download(p) for p in planes]
-        return [tuple(h[i] for h in host) for i in range(out.size(0))]
+            rgb = b.from_torch(out.contiguous())
+        for i in range(out.size(0)):
+            with b.on_compute_stream():
+                planes = [b.xp.ascontiguousarray(p) for p in colorxp.rgb_to_planes(rgb[i], self.output, self.colors, self.dither)]
+            frames.append(tuple(b.download(p) for p in planes))
+        return frames
 
     def write(self, frame: vs.VideoFrame, data: Sequence[np.ndarray]) -> None:
         """Copy one frame's planes into a writable frame of the output format."""
