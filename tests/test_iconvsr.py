@@ -306,3 +306,40 @@ def test_eval_and_bench_take_it(iconvsr_checkpoint, tmp_path, capsys):
 
     network = bench.select_network(bench.BenchOptions(sizes=[(64, 64)], frames=2, device="cpu", arch="iconvsr", mid_channels=8, num_blocks=1, model_only=True), tmp_path)
     assert network.name == "IconVSR c8n1p2 x4, random weights" and network.architecture is ICONVSR
+
+
+@pytest.mark.parametrize("precision, tile, offload", [("fp16", None, False), ("bf16", 64, True), ("fp32", None, True)])
+def test_a_cuda_pass_keeps_devices_and_dtypes(monkeypatch, iconvsr_checkpoint, precision, tile, offload):
+    """On fake CUDA tensors (tests/test_fake_cuda.py's harness): the pass raises on a device
+    mismatch, a dtype clash or a value read back to the host; SPyNet's flows and the PCD
+    alignment's offsets stay float32 in reduced precision."""
+    from test_fake_cuda import FakeCuda
+
+    from vsvsrpp.arch import iconvsr
+
+    fake = FakeCuda(monkeypatch)
+    offsets: list[torch.dtype] = []
+    real = iconvsr.modulated_deform_conv3x3
+
+    def spy(x, offset, mask, weight, bias, *args):
+        offsets.append(offset.dtype)
+        return real(x, offset, mask, weight, bias, *args)
+
+    monkeypatch.setattr(iconvsr, "modulated_deform_conv3x3", spy)
+    descriptor = load_descriptor(iconvsr_checkpoint)
+    with fake.mode:
+        engine = Engine(descriptor, "cuda", precision, tile=tile, offload=offload)
+        flows: list[torch.dtype] = []
+        engine.model.spynet.register_forward_hook(lambda m, a, out: flows.append(out.dtype))
+        out = engine(torch.rand(6, 3, 64, 96))
+        assert (out.device.type, out.dtype, tuple(out.shape)) == ("cpu", torch.float32, (6, 3, 256, 384))
+    assert flows and set(flows) == {torch.float32}
+    assert offsets and set(offsets) == {torch.float32}
+
+
+def test_the_memory_plan_takes_it(iconvsr_checkpoint):
+    from vsvsrpp.plugin import entry
+
+    clip = clip_from_array(moving_frames(4, 36, 40, seed=2))
+    plan = entry.plan(clip, weights=iconvsr_checkpoint, device="cpu")
+    assert plan["window"] >= 1 and plan["tile"] is None and plan["exact_tiles"] is False
