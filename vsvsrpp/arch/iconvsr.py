@@ -350,7 +350,12 @@ def pad_iconvsr(lqs: torch.Tensor) -> torch.Tensor:
     """``(n, t, c, h, w)`` frames padded at the bottom and right to what :class:`IconVSR` runs
     at: a side below :data:`MIN_SIZE` by edge replication up to it (the project's convention for
     the other families), then to a multiple of :data:`MULTIPLE` by reflection (the reference's
-    padding). Unchanged when the frames need none."""
+    padding). Unchanged when the frames need none.
+
+    Independent tiles (:class:`~vsvsrpp.runtime.engine.Engine`) pad whole frames by edge
+    replication instead, as for every family; that changes only the outputs near the bottom and
+    right edges of frames whose sides are not multiples of 4, which tiles only approximate anyway.
+    """
     lqs = pad_frames(lqs, SizeRequirements(MIN_SIZE, 1))
     n, t, c, h, w = lqs.shape
     ph, pw = -h % MULTIPLE, -w % MULTIPLE
