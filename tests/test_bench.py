@@ -136,7 +136,8 @@ def test_write_random_checkpoint_any_family(tmp_path, family):
 
 @pytest.mark.parametrize(
     "family, name",
-    [("basicvsrpp", "BasicVSR++ c8n1 x4"), ("basicvsr", "BasicVSR c8n1 x4"), ("realbasicvsr", "RealBasicVSR c8n1+1 x4")],
+    [("basicvsrpp", "BasicVSR++ c8n1 x4"), ("basicvsr", "BasicVSR c8n1 x4"), ("realbasicvsr", "RealBasicVSR c8n1+1 x4"),
+     ("iconvsr", "IconVSR c8n1p2 x4")],
 )
 def test_select_network_random(tmp_path, family, name):
     network = bench.select_network(_tiny(arch=family), tmp_path)

@@ -42,6 +42,8 @@ CASES = [
     ("basicvsr", 16, 2, 4, 6, 180, 320, 96, False),
     ("realbasicvsr", 16, 2, 4, 6, 180, 320, None, False),
     ("realbasicvsr", 16, 2, 4, 6, 180, 320, 128, False),
+    ("iconvsr", 16, 2, 4, 6, 180, 320, None, False),
+    ("iconvsr", 16, 2, 4, 6, 180, 320, 128, False),
 ]
 
 MEASURE = textwrap.dedent(
@@ -77,7 +79,7 @@ def test_estimate_is_within_20_percent_of_the_measured_peak_for_every_family_til
     run = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(CASES)], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
-    assert {r[0].split()[0] for r in results} == {"BasicVSR++", "BasicVSR", "RealBasicVSR"}
+    assert {r[0].split()[0] for r in results} == {"BasicVSR++", "BasicVSR", "RealBasicVSR", "IconVSR"}
     assert len(results) == len(CASES)
     bad = [r for r in results if abs(r[6] - r[5]) > 0.2 * r[5]]
     assert not bad, "estimate vs measured (name, h, w, tile, step-wise, measured, estimate): " + repr(results)
@@ -108,7 +110,7 @@ def test_measure_peak_sees_an_allocation():
     assert 56 << 20 <= peak <= 200 << 20
 
 
-@pytest.mark.parametrize("family, scale", [("basicvsrpp", 4), ("basicvsrpp", 1), ("basicvsr", 4), ("realbasicvsr", 4)])
+@pytest.mark.parametrize("family, scale", [("basicvsrpp", 4), ("basicvsrpp", 1), ("basicvsr", 4), ("realbasicvsr", 4), ("iconvsr", 4)])
 def test_offloading_gives_bit_identical_output_on_the_cpu(family, scale):
     a = FAMILIES[family]
     d = a.describe(a.random(8, 1, scale))

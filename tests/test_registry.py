@@ -29,6 +29,9 @@ NAMES = [
     "basicvsr-reds4",
     "basicvsr-vimeo90k-bi",
     "basicvsr-vimeo90k-bd",
+    "iconvsr-reds4",
+    "iconvsr-vimeo90k-bi",
+    "iconvsr-vimeo90k-bd",
     "realbasicvsr",
 ]
 BASICVSRPP_NAMES = NAMES[:10]
@@ -39,6 +42,7 @@ OFFICIAL = {n: m for n, m in MODELS.items() if not m.shipped and m.carried_by is
 
 def test_names_and_order():
     assert list(MODELS) == NAMES[:13] + CARRIED + NAMES[13:] + [SHIPPED_MODEL]
+    assert NAMES[13:16] == [n for n, m in MODELS.items() if m.family == "iconvsr"]
     assert [n for n, m in MODELS.items() if m.shipped] == [SHIPPED_MODEL] == ["vsvsrpp-tiny"]
     assert all(isinstance(m, PretrainedModel) and m.name == k for k, m in MODELS.items())
     assert DEFAULT_MODEL == "reds4" and DEFAULT_MODEL in MODELS
@@ -61,7 +65,8 @@ def test_entry_is_consistent(name):
         assert m.sha256.startswith(prefix.group(1))
     else:  # only the file-name prefix is known: the download verifies that
         assert m.sha256 is None
-        assert f"/restorers/{'real_basicvsr' if m.family == 'realbasicvsr' else 'basicvsr'}/" in m.url
+        folder = {"realbasicvsr": "real_basicvsr", "iconvsr": "iconvsr"}.get(m.family, "basicvsr")
+        assert f"/restorers/{folder}/" in m.url
     assert arch.get(m.family).id == m.family
     family_options = {o.name for o in arch.get(m.family).options}
     assert set(m.defaults) <= family_options, "a default for an option the family does not take"
@@ -106,11 +111,13 @@ def test_known_entries():
     assert [n for n, m in MODELS.items() if m.family == "basicvsr"] == ["basicvsr-reds4", "basicvsr-vimeo90k-bi", "basicvsr-vimeo90k-bd", *CARRIED]
     assert "vimeo90k_bd" in MODELS["basicvsr-vimeo90k-bd"].file and "reds4" in MODELS["basicvsr-reds4"].file
     assert MODELS["realbasicvsr"].family == "realbasicvsr"
+    assert [MODELS[n].file.rsplit("-", 1)[1] for n in NAMES[13:16]] == ["9e09d621.pth", "7c7418dc.pth", "5f38cb34.pth"]
+    assert "31.6926/0.8951" in MODELS["iconvsr-reds4"].paper_result and "27.4809/0.8354" in MODELS["iconvsr-reds4"].paper_result
     assert MODELS["realbasicvsr"].defaults == {"refine_threshold": 5.0}  # OpenMMLab's evaluation value
 
 
 def test_family_defaults():
-    assert [default_for(a.id) for a in arch.ARCHITECTURES] == ["reds4", "realbasicvsr", "basicvsr-reds4"]
+    assert [default_for(a.id) for a in arch.ARCHITECTURES] == ["reds4", "realbasicvsr", "iconvsr-reds4", "basicvsr-reds4"]
     assert all(MODELS[default_for(a.id)].family == a.id for a in arch.ARCHITECTURES)
 
 
@@ -130,7 +137,8 @@ def test_module_does_not_mention_shared_dir():
 @pytest.mark.skipif(not ZOO.is_file(), reason=f"{ZOO} not available")
 def test_matches_model_zoo():
     zoo = [e for e in json.loads(ZOO.read_text())["models"] if "arch" in e]  # SPyNet alone has none
-    assert len(zoo) == len(OFFICIAL) == 14
+    assert len(zoo) == 14  # IconVSR's three checkpoints are not in the zoo (they come from mmagic's README)
+    assert len(OFFICIAL) == 17 and sum(m.family == "iconvsr" for m in OFFICIAL.values()) == 3
     assert sum(e["arch"] == "basicvsrpp" for e in zoo) == 10
     by_file = {m.file: m for m in MODELS.values()}
     for e in zoo:

@@ -17,7 +17,7 @@ precision, memory, windows, engine), :mod:`vsvsrpp.plugin` (the VapourSynth filt
 """
 
 __version__ = "0.1.0"
-__all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "apply", "load_model", "__version__"]
+__all__ = ["BasicVSR", "BasicVSRPP", "IconVSR", "RealBasicVSR", "apply", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
@@ -27,7 +27,7 @@ def __getattr__(name: str):
         from .hub.checkpoint import load_model
 
         return load_model
-    if name in ("BasicVSRPP", "BasicVSR", "RealBasicVSR", "apply"):
+    if name in ("BasicVSRPP", "BasicVSR", "IconVSR", "RealBasicVSR", "apply"):
         from .plugin import entry
 
         return getattr(entry, name)

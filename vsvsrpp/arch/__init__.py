@@ -1,8 +1,8 @@
 """The network families and their registry.
 
 Each family is one module (:mod:`~vsvsrpp.arch.basicvsrpp`, :mod:`~vsvsrpp.arch.basicvsr`,
-:mod:`~vsvsrpp.arch.realbasicvsr`) over shared building blocks (:mod:`~vsvsrpp.arch.blocks`); it
-defines its network, its config and one :class:`~vsvsrpp.arch.descriptor.Architecture`. A new
+:mod:`~vsvsrpp.arch.realbasicvsr`, :mod:`~vsvsrpp.arch.iconvsr`) over shared building blocks
+(:mod:`~vsvsrpp.arch.blocks`); it defines its network, its config and one :class:`~vsvsrpp.arch.descriptor.Architecture`. A new
 family is one new module plus one line in :data:`ARCHITECTURES` (:mod:`~vsvsrpp.arch.families`)
 and one in :data:`~vsvsrpp.arch.options.FAMILIES`.
 
@@ -14,7 +14,7 @@ command line reads :mod:`~vsvsrpp.arch.options` (family names and call options) 
     >>> descriptor.scale, descriptor.memory, descriptor.architecture.entry_point
 
 State dicts come in the official OpenMMLab (mmediting) names, which the networks here use, or in
-another toolbox's names for the same modules (BasicSR's BasicVSR and BasicVSR++): each family lists
+another toolbox's names for the same modules (BasicSR's BasicVSR, BasicVSR++ and IconVSR): each family lists
 those as :attr:`Architecture.layouts`, and :func:`identify` is the one place that detects the family
 and the layout and renames the keys.
 """
@@ -42,7 +42,9 @@ _WHERE = {
     "load": "families",
     "rename_keys": "state_dict",
 }
-_SUBMODULES = ("basicvsr", "basicvsrpp", "blocks", "deform", "descriptor", "families", "options", "realbasicvsr", "state_dict")
+_SUBMODULES = (
+    "basicvsr", "basicvsrpp", "blocks", "deform", "descriptor", "families", "iconvsr", "options", "realbasicvsr", "state_dict",
+)
 
 __all__ = sorted(_WHERE)
 

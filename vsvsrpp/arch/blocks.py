@@ -117,14 +117,15 @@ def padded_forward(
     requirements: SizeRequirements,
     scale: int,
     sink: Sink | None = None,
+    pad: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **kwargs,
 ) -> torch.Tensor | None:
     """Run ``core`` on ``lqs`` padded to ``requirements`` and crop its output back.
 
     Frames are padded at the bottom and right by edge replication (:func:`pad_frames`: the
-    content keeps its position and the padding looks like the image border); the output is
-    cropped to ``(scale*h, scale*w)``. Frames that already meet the requirements are passed
-    unchanged.
+    content keeps its position and the padding looks like the image border), or by ``pad``; the
+    output is cropped to ``(scale*h, scale*w)``. Frames that already meet the requirements are
+    passed unchanged.
 
     Args:
         core: maps ``(n, t, 3, h', w')`` to ``(n, t, 3, scale*h', scale*w')`` (or, given a
@@ -133,6 +134,9 @@ def padded_forward(
         requirements: what ``core`` accepts.
         scale: output size / input size of ``core``.
         sink: receives each cropped output frame as it is made (see :data:`Sink`).
+        pad: the family's own padding, ``(n, t, c, h, w)`` -> frames that meet ``requirements``,
+            padded at the bottom and right only, returning its argument when none is needed
+            (IconVSR pads by reflection, as its reference); None: :func:`pad_frames`.
         kwargs: passed to ``core`` (e.g. precomputed ``flows``, ``offload``).
 
     Returns:
@@ -143,7 +147,7 @@ def padded_forward(
             not match the padded frames).
     """
     h, w = lqs.shape[-2:]
-    padded = pad_frames(lqs, requirements)
+    padded = pad_frames(lqs, requirements) if pad is None else pad(lqs)
     if padded is not lqs and kwargs.get("flows") is not None:
         raise ValueError(f"precomputed flows need frames that meet the size requirements, got {h}x{w}")
     if sink is not None:

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from . import basicvsr, basicvsrpp, realbasicvsr
+from . import basicvsr, basicvsrpp, iconvsr, realbasicvsr
 from .descriptor import Architecture, ModelDescriptor
 from .options import CALL_OPTIONS
 from .state_dict import StateDict, check_finite, rename_keys
 
 __all__ = ["ARCHITECTURES", "CALL_OPTIONS", "OFFICIAL_LAYOUT", "Identified", "detect", "get", "identify", "load"]
 
-#: Every family, in detection order. A state dict that matches none is reported against the
-#: first (the package's main family), whose error names the keys it misses.
-ARCHITECTURES: tuple[Architecture, ...] = (basicvsrpp.ARCH, realbasicvsr.ARCH, basicvsr.ARCH)
+#: Every family, in detection order (IconVSR before BasicVSR, whose keys it holds too). A state
+#: dict that matches none is reported against the first (the package's main family), whose error
+#: names the keys it misses.
+ARCHITECTURES: tuple[Architecture, ...] = (basicvsrpp.ARCH, realbasicvsr.ARCH, iconvsr.ARCH, basicvsr.ARCH)
 
 
 def get(arch_id: str) -> Architecture:
-    """The family with this id (``"basicvsrpp"``, ``"basicvsr"``, ``"realbasicvsr"``).
+    """The family with this id (``"basicvsrpp"``, ``"basicvsr"``, ``"realbasicvsr"``, ``"iconvsr"``).
 
     Raises:
         ValueError: for an unknown id (the message lists the known ones).

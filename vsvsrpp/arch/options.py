@@ -43,7 +43,9 @@ class CallOption:
 
 
 #: ``(id, display name)`` of every family, in detection order.
-FAMILIES: tuple[tuple[str, str], ...] = (("basicvsrpp", "BasicVSR++"), ("realbasicvsr", "RealBasicVSR"), ("basicvsr", "BasicVSR"))
+FAMILIES: tuple[tuple[str, str], ...] = (
+    ("basicvsrpp", "BasicVSR++"), ("realbasicvsr", "RealBasicVSR"), ("iconvsr", "IconVSR"), ("basicvsr", "BasicVSR"),
+)
 
 #: RealBasicVSR's image cleaning runs at most this many times per window (Chan et al., CVPR 2022,
 #: "Investigating Tradeoffs in Real-World Video Super-Resolution", dynamic refinement).
@@ -73,6 +75,7 @@ def check_cleaning_passes(value: Any) -> int:
 FAMILY_OPTIONS: dict[str, tuple[CallOption, ...]] = {
     "basicvsrpp": (),
     "basicvsr": (),
+    "iconvsr": (),
     "realbasicvsr": (
         CallOption(
             "refine_threshold",

@@ -35,8 +35,9 @@ def require_keys(sd: StateDict, keys: tuple[str, ...], family: str, example: str
     missing = [k for k in keys if k not in sd]
     if missing:
         sample = ", ".join(sorted(sd)[:5]) or "none"
+        article = "an" if family[0] in "AEIOU" else "a"
         raise CheckpointError(
-            f"not a {family} state dict: missing {', '.join(missing)} (found {modules_found(sd)}; first keys: {sample}). "
+            f"not {article} {family} state dict: missing {', '.join(missing)} (found {modules_found(sd)}; first keys: {sample}). "
             f"Expected an OpenMMLab or BasicSR {family} checkpoint (keys such as {example}){hint}."
         )
 

@@ -37,7 +37,7 @@ log = logging.getLogger("vsvsrpp.cli")
 
 
 NAME = "upscale"
-HELP = "run a network (BasicVSR++, BasicVSR or RealBasicVSR) on a video file"
+HELP = "run a network (BasicVSR++, BasicVSR, IconVSR or RealBasicVSR) on a video file"
 
 
 #: Output frames per segment of a distributed run (--segment-frames), rounded to whole windows.

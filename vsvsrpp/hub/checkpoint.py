@@ -216,7 +216,7 @@ def load_descriptor(source: Source) -> ModelDescriptor:
 
     Raises:
         TypeError, ValueError, FileNotFoundError, DownloadError: see :func:`resolve`.
-        CheckpointError: if the file is not a loadable BasicVSR++ / BasicVSR / RealBasicVSR
+        CheckpointError: if the file is not a loadable BasicVSR++ / BasicVSR / IconVSR / RealBasicVSR
             checkpoint (unreadable, unknown keys, wrong shapes, NaN weights).
     """
     return arch.load(read_state_dict(resolve(source).path))
@@ -236,7 +236,7 @@ def load_model(
         dtype: parameter dtype (float32 for exact results).
 
     Returns:
-        The network (BasicVSR++, BasicVSR or RealBasicVSR, as detected) in eval mode:
+        The network (BasicVSR++, BasicVSR, IconVSR or RealBasicVSR, as detected) in eval mode:
         ``forward((n, t, 3, h, w))`` float RGB in [0, 1] returns ``(n, t, 3, scale*h, scale*w)``;
         ``.scale`` is 4 or 1. :func:`load_descriptor` also gives what the runtime knows of it.
 

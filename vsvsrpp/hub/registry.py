@@ -1,4 +1,4 @@
-"""The pretrained registry: the official BasicVSR++, BasicVSR and RealBasicVSR checkpoints.
+"""The pretrained registry: the official BasicVSR++, BasicVSR, IconVSR and RealBasicVSR checkpoints.
 
 Each entry of :data:`MODELS` maps a short name (``"reds4"``, ``"denoise"``, ``"realbasicvsr"``,
 ...) to a :class:`PretrainedModel` (the idea of timm's ``PretrainedCfg``): where the official file
@@ -9,13 +9,14 @@ blocks, scale) are not recorded here: they are read off the state dict by the fa
 architecture (:mod:`vsvsrpp.arch`), so a table entry can never disagree with its file.
 
 The facts were collected from the OpenMMLab MMEditing configs and model zoo, the BasicVSR++ and
-RealBasicVSR READMEs, and the converted-weight releases of HolyWu/vs-basicvsrpp. All checkpoints
+RealBasicVSR READMEs, OpenMMLab's IconVSR README (``configs/iconvsr/README.md`` in
+open-mmlab/mmagic), and the converted-weight releases of HolyWu/vs-basicvsrpp. All checkpoints
 are in the mmediting layout: a dict with a ``"state_dict"`` whose keys start with
 ``"generator."`` (RealBasicVSR also holds the EMA weights as ``"generator_ema."``, which
 :func:`vsvsrpp.hub.checkpoint.read_state_dict` prefers). All of them include the SPyNet
-optical-flow weights, so no separate SPyNet download is needed. For the BasicVSR and
-RealBasicVSR files only the 8-hex sha256 prefix in the file name is known (``sha256`` is
-``None``).
+optical-flow weights (and IconVSR's its EDVR-M), so no separate SPyNet download is needed. For the
+BasicVSR, IconVSR and RealBasicVSR files only the 8-hex sha256 prefix in the file name is known
+(``sha256`` is ``None``).
 
 One entry, :data:`SHIPPED_MODEL`, is not an official checkpoint: a small BasicVSR++ trained by
 this project on openly licensed photos, shipped inside the package (``shipped=True``), so that
@@ -46,6 +47,7 @@ __all__ = ["DEFAULT_MODEL", "MODELS", "OFFLINE_MODELS", "SHIPPED_MODEL", "Instal
 _OPENMMLAB = "https://download.openmmlab.com/mmediting/restorers/basicvsr_plusplus/"
 _OPENMMLAB_BASICVSR = "https://download.openmmlab.com/mmediting/restorers/basicvsr/"
 _OPENMMLAB_REALBASICVSR = "https://download.openmmlab.com/mmediting/restorers/real_basicvsr/"
+_OPENMMLAB_ICONVSR = "https://download.openmmlab.com/mmediting/restorers/iconvsr/"
 _HOLYWU = "https://github.com/HolyWu/vs-basicvsrpp/releases/download/model/"
 
 ORIGIN_OPENMMLAB = "OpenMMLab MMEditing"
@@ -132,6 +134,13 @@ def _holywu(name: str, file: str, **kw) -> PretrainedModel:
 def _basicvsr(name: str, file: str, task: str, result: str) -> PretrainedModel:
     return PretrainedModel(
         name=name, family="basicvsr", file=file, url=_OPENMMLAB_BASICVSR + file,
+        sha256=None, size=None, task=task, paper_result=result,
+    )  # fmt: skip
+
+
+def _iconvsr(name: str, file: str, task: str, result: str) -> PretrainedModel:
+    return PretrainedModel(
+        name=name, family="iconvsr", file=file, url=_OPENMMLAB_ICONVSR + file,
         sha256=None, size=None, task=task, paper_result=result,
     )  # fmt: skip
 
@@ -250,6 +259,21 @@ _ENTRIES: tuple[PretrainedModel, ...] = (
         "Vid4 BD 27.9612/0.8553 (Y, --bd-offset 1.5, whole clips in one pass); far below bicubic with the official BDx4 phase "
         "(calendar and city, 8 frames: 19.76 dB at offset 0 against 26.49 at 1.5)",
     ),
+    # IconVSR, as OpenMMLab reports its checkpoints (configs/iconvsr/README.md in open-mmlab/mmagic),
+    # and the BasicVSR paper's results (Table 3). The REDS model's EDVR-M reads 5 frames, the
+    # Vimeo-90K models' 7.
+    _iconvsr(
+        "iconvsr-reds4", "iconvsr_reds4_20210413-9e09d621.pth", "VSR (IconVSR, REDS BIx4)",
+        "REDS4 31.6926/0.8951 (RGB), Vid4 BI 27.4809/0.8354 (Y); paper: REDS4 31.67/0.8948 (RGB)",
+    ),
+    _iconvsr(
+        "iconvsr-vimeo90k-bi", "iconvsr_vimeo90k_bi_20210413-7c7418dc.pth", "VSR (IconVSR, Vimeo-90K BI)",
+        "Vid4 BI 27.4238/0.8297 (Y), Vimeo-90K-T BI 37.3729/0.9467 (Y); paper: Vid4 BI 27.39/0.8279 (Y)",
+    ),
+    _iconvsr(
+        "iconvsr-vimeo90k-bd", "iconvsr_vimeo90k_bd_20210414-5f38cb34.pth", "VSR (IconVSR, Vimeo-90K BD)",
+        "Vid4 BD 28.2464/0.8612 (Y), UDM10 BD 40.0640/0.9697 (Y)",
+    ),
     PretrainedModel(
         name="realbasicvsr",
         family="realbasicvsr",
@@ -290,7 +314,7 @@ _ENTRIES += (
 )
 
 #: Every known checkpoint by short name, in a fixed order: BasicVSR++ (super-resolution first),
-#: then BasicVSR, then RealBasicVSR, then the model shipped in the package.
+#: then BasicVSR, then IconVSR, then RealBasicVSR, then the model shipped in the package.
 MODELS: dict[str, PretrainedModel] = {m.name: m for m in _ENTRIES}
 
 #: The model used when none is named: 4x super-resolution trained on REDS.
@@ -303,7 +327,9 @@ DEFAULT_MODEL = "reds4"
 OFFLINE_MODELS = ("basicsr-basicvsr-vimeo90k-bi", SHIPPED_MODEL)
 
 #: The model each family's filter entry point uses when none is named.
-_FAMILY_DEFAULTS = {"basicvsrpp": DEFAULT_MODEL, "basicvsr": "basicvsr-reds4", "realbasicvsr": "realbasicvsr"}
+_FAMILY_DEFAULTS = {
+    "basicvsrpp": DEFAULT_MODEL, "basicvsr": "basicvsr-reds4", "iconvsr": "iconvsr-reds4", "realbasicvsr": "realbasicvsr",
+}
 
 
 def get(name: str) -> PretrainedModel:

@@ -1,4 +1,4 @@
-"""The VapourSynth filters: ``BasicVSRPP``, ``BasicVSR`` and ``RealBasicVSR``.
+"""The VapourSynth filters: ``BasicVSRPP``, ``BasicVSR``, ``IconVSR`` and ``RealBasicVSR``.
 
 Each entry point is made by :func:`make_entry_point` from its family's architecture and the one
 argument list of :mod:`vsvsrpp.plugin.args`, so they share every argument, its validation and
@@ -39,7 +39,7 @@ from . import transfer as transfers
 from .colors import Colors, format_problem, from_rgb, to_rgb
 from .graph import WindowGraph, cut_flags
 
-__all__ = ["BasicVSR", "BasicVSRPP", "RealBasicVSR", "apply", "make_entry_point"]
+__all__ = ["BasicVSR", "BasicVSRPP", "IconVSR", "RealBasicVSR", "apply", "make_entry_point"]
 
 log = logging.getLogger("vsvsrpp")
 
@@ -90,7 +90,8 @@ def _load(a: arguments.FilterArgs, family: Architecture | None, error: _Errors) 
         raise error(f"cannot load {checkpoint.path}: {e}") from None
     found = engine.descriptor.architecture
     if family is not None and found is not family:
-        raise error(f"{checkpoint.label} holds a {found.name} network; use vsvsrpp.{found.entry_point}(clip, weights=...)")
+        article = "an" if found.name[0] in "AEIOU" else "a"
+        raise error(f"{checkpoint.label} holds {article} {found.name} network; use vsvsrpp.{found.entry_point}(clip, weights=...)")
     if a.exact_tiles and not engine.exact_tiles:
         raise error(f"exact_tiles=True: {engine.descriptor.name} has no step-wise tiles; use exact_tiles=False or None")
     return checkpoint, engine
@@ -303,3 +304,4 @@ def plan(*args: Any, **kwargs: Any) -> dict[str, Any]:
 BasicVSRPP = make_entry_point(arch.basicvsrpp.ARCH)
 BasicVSR = make_entry_point(arch.basicvsr.ARCH)
 RealBasicVSR = make_entry_point(arch.realbasicvsr.ARCH)
+IconVSR = make_entry_point(arch.iconvsr.ARCH)

@@ -70,7 +70,7 @@ class BenchOptions:
             :func:`~vsvsrpp.tools.bench.reference.default_reference_venv`).
         model: registry name of the network to time.
         weights: checkpoint file to time.
-        arch: family id of the random network (``"basicvsrpp"``, ``"basicvsr"``, ``"realbasicvsr"``).
+        arch: family id of the random network (``"basicvsrpp"``, ``"basicvsr"``, ``"iconvsr"``, ``"realbasicvsr"``).
         mid_channels, num_blocks: size of the random network.
         call_options: the family's call options (e.g. ``refine_threshold``); the others take
             the registry entry's or the family's defaults.

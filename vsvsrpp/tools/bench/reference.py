@@ -198,7 +198,7 @@ def reference_state_dict(weights: str | os.PathLike) -> tuple[dict[str, torch.Te
     family, sd, _ = arch.identify(read_state_dict(weights))
     reason = skip_reason(family)
     if reason is not None:
-        raise ValueError(f"{weights} is a {family.name} checkpoint; {reason}")
+        raise ValueError(f"{weights} is {'an' if family.name[0] in 'AEIOU' else 'a'} {family.name} checkpoint; {reason}")
     return {k: v.contiguous() for k, v in sd.items()}, REFERENCE_FAMILY.read_config(sd)
 
 
