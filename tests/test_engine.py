@@ -192,7 +192,7 @@ def test_a_cpu_pass_gives_its_freed_heap_back(monkeypatch, tiny_checkpoint):
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("family", ["basicvsrpp", "basicvsr", "realbasicvsr"])
+@pytest.mark.parametrize("family", ["basicvsrpp", "basicvsr", "realbasicvsr", "iconvsr"])
 @pytest.mark.parametrize("tiles", [None, pytest.param("blended", marks=pytest.mark.slow), pytest.param("exact", marks=pytest.mark.slow)])
 def test_a_pass_keeping_some_frames_reconstructs_only_those_and_equals_the_full_pass(family, tiles):
     """A window's overlap frames lend their features to the propagation but are not

@@ -50,6 +50,7 @@ from .blocks import (
     neighbour_flows,
     pad_frames,
     padded_forward,
+    wants,
 )
 from .deform import IMPLEMENTATIONS, modulated_deform_conv3x3
 from .descriptor import Architecture, MemoryShape, SizeRequirements
@@ -468,6 +469,8 @@ class IconVSR(nn.Module):
             if i in keys:
                 feat_prop = self.forward_fusion(torch.cat([feat_prop, cache.get(refill.pop(i))], dim=1))
             feat_prop = self.forward_resblocks(torch.cat([lqs[:, i], cache.get(backward_feats[i]), feat_prop], dim=1))
+            if not wants(sink, i):
+                continue
             hr = self._upsample(lqs[:, i], feat_prop)
             if sink is not None:
                 sink(i, hr)
