@@ -20,6 +20,7 @@ from .blocks import (
     SPYNET_BASICSR,
     UPSAMPLE_BASICSR,
     FeatureCache,
+    Outputs,
     PixelShufflePack,
     ResidualBlocksWithInputConv,
     SPyNet,
@@ -28,7 +29,6 @@ from .blocks import (
     flow_warp,
     neighbour_flows,
     padded_forward,
-    wants,
 )
 from .descriptor import Architecture, MemoryShape, SizeRequirements
 from .state_dict import StateDict, count_blocks, out_channels, require_keys
@@ -138,20 +138,17 @@ class BasicVSR(nn.Module):
             feat_prop = self.backward_resblocks(torch.cat([lqs[:, i], feat_prop], dim=1))
             backward_feats[i] = cache.put(feat_prop)
 
-        outputs = []
+        outputs = Outputs(sink)
         feat_prop = torch.zeros_like(feat_prop)
         for i in range(t):
             if i > 0:  # the first frame has no predecessor to align
                 feat_prop = flow_warp(feat_prop, flows_forward[:, i - 1])
             feat_prop = self.forward_resblocks(torch.cat([lqs[:, i], feat_prop], dim=1))
-            if not wants(sink, i):
+            if not outputs.wants(i):
                 continue
             hr = self._upsample(lqs[:, i], cache.get(backward_feats[i]), feat_prop)
-            if sink is not None:
-                sink(i, hr)
-            else:
-                outputs.append(hr)
-        return torch.stack(outputs, dim=1) if sink is None else None
+            outputs.add(i, hr)
+        return outputs.result()
 
     def forward(
         self,

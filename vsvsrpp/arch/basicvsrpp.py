@@ -20,6 +20,7 @@ from .blocks import (
     SPYNET_BASICSR,
     UPSAMPLE_BASICSR,
     FeatureCache,
+    Outputs,
     PixelShufflePack,
     Region,
     ResidualBlocksWithInputConv,
@@ -284,20 +285,17 @@ class BasicVSRPlusPlus(nn.Module):
     def _reconstruct(
         self, lqs: torch.Tensor, feats: dict[str, list[torch.Tensor]], cache: FeatureCache, sink: Sink | None
     ) -> torch.Tensor | None:
-        outputs = []
+        outputs = Outputs(sink)
         for i in range(lqs.size(1)):
-            if not wants(sink, i):
+            if not outputs.wants(i):
                 continue
             hr = self._upsample(torch.cat([cache.get(feats[k][i]) for k in ("spatial",) + BRANCHES], dim=1))
             if self.config.is_low_res_input:
                 hr = hr + F.interpolate(lqs[:, i], scale_factor=4, mode="bilinear", align_corners=False)
             else:
                 hr = hr + lqs[:, i]
-            if sink is not None:
-                sink(i, hr)
-            else:
-                outputs.append(hr)
-        return torch.stack(outputs, dim=1) if sink is None else None
+            outputs.add(i, hr)
+        return outputs.result()
 
     # -- step-wise tiles ------------------------------------------------------------------------
 

@@ -48,6 +48,28 @@ def wants(sink: Sink | None, i: int) -> bool:
     return wanted is None or bool(wanted(i))
 
 
+class Outputs:
+    """Where a network's output frames go: to ``sink`` as each is made, or, without a sink,
+    into a list stacked at the end (``(n, t, 3, H, W)``)."""
+
+    def __init__(self, sink: Sink | None):
+        self.sink, self.frames = sink, []
+
+    def wants(self, i: int) -> bool:
+        """See :func:`wants`."""
+        return wants(self.sink, i)
+
+    def add(self, i: int, hr: torch.Tensor) -> None:
+        if self.sink is not None:
+            self.sink(i, hr)
+        else:
+            self.frames.append(hr)
+
+    def result(self) -> torch.Tensor | None:
+        """The stacked frames, or None when a sink took them."""
+        return None if self.sink is not None else torch.stack(self.frames, dim=1)
+
+
 @dataclass(frozen=True)
 class Region:
     """A rectangle of a frame, ``[y0, y1) x [x0, x1)`` in pixels (step-wise tiles).

@@ -40,6 +40,7 @@ from .blocks import (
     SPYNET_BASICSR,
     UPSAMPLE_BASICSR,
     FeatureCache,
+    Outputs,
     PixelShufflePack,
     ResidualBlockNoBN,
     ResidualBlocksWithInputConv,
@@ -50,7 +51,6 @@ from .blocks import (
     neighbour_flows,
     pad_frames,
     padded_forward,
-    wants,
 )
 from .deform import IMPLEMENTATIONS, modulated_deform_conv3x3
 from .descriptor import Architecture, MemoryShape, SizeRequirements
@@ -461,7 +461,7 @@ class IconVSR(nn.Module):
             feat_prop = self.backward_resblocks(torch.cat([lqs[:, i], feat_prop], dim=1))
             backward_feats[i] = cache.put(feat_prop)
 
-        outputs = []
+        outputs = Outputs(sink)
         feat_prop = torch.zeros_like(feat_prop)
         for i in range(t):
             if i > 0:  # the first frame has no predecessor to align
@@ -469,14 +469,11 @@ class IconVSR(nn.Module):
             if i in keys:
                 feat_prop = self.forward_fusion(torch.cat([feat_prop, cache.get(refill.pop(i))], dim=1))
             feat_prop = self.forward_resblocks(torch.cat([lqs[:, i], cache.get(backward_feats[i]), feat_prop], dim=1))
-            if not wants(sink, i):
+            if not outputs.wants(i):
                 continue
             hr = self._upsample(lqs[:, i], feat_prop)
-            if sink is not None:
-                sink(i, hr)
-            else:
-                outputs.append(hr)
-        return torch.stack(outputs, dim=1) if sink is None else None
+            outputs.add(i, hr)
+        return outputs.result()
 
     def forward(
         self,
