@@ -130,7 +130,7 @@ def test_no_command_is_a_usage_error(capsys):
         (["--overlap", "-1"], "--overlap: expected an integer >= 0, got -1"),
         (["--precision", "fp64"], "--precision: expected one of auto, fp32, fp16, bf16, got 'fp64'"),
         (["--exact-tiles", "maybe"], "--exact-tiles: expected yes or no, got 'maybe'"),
-        (["--tile", "8"], "--tile: expected an integer >= 64, got 8"),
+        (["--tile", "8"], "--tile: expected an integer >= 16, got 8"),
         (["--model", "reds4", "--weights", "w.pth"], "not allowed with"),
         (["--weights", "/nonexistent/w.pth"], "weights file not found"),
     ],

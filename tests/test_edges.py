@@ -57,7 +57,7 @@ def damaged(tiny_checkpoint, tmp_path, key, value):
     ({"device": 1.5}, r"device must be a name such as 'cpu', 'cuda' or 'cuda:1', got 1.5 \(float\)"),
     ({"precision": None}, r"precision must be one of auto, fp32, fp16, bf16; got None"),
     ({"window": "3"}, r"window must be an integer >= 1, got '3'"),
-    ({"tile": True}, r"tile must be an integer >= 64, got True"),
+    ({"tile": True}, r"tile must be an integer >= 16, got True"),
     ({"scene_threshold": True}, r"scene_threshold must be a number in \(0, 1\], got True"),
     ({"windows": 3}, r"got an unexpected keyword argument 'windows'; arguments: clip, model, weights"),
 ])

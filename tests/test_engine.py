@@ -16,7 +16,8 @@ from vsvsrpp.arch import MemoryShape
 from vsvsrpp.hub.checkpoint import load_descriptor
 from vsvsrpp.runtime import memory
 from vsvsrpp.runtime.device import resolve_precision
-from vsvsrpp.runtime.engine import Engine, blend_weights, tile_layout
+from vsvsrpp.runtime.engine import Engine, blend_weights
+from vsvsrpp.runtime.windows import tile_layout
 
 
 def stand_in(descriptor, network, fp32_modules=()):
@@ -133,15 +134,16 @@ def test_out_of_memory_halves_the_tile_and_retries(tiny_checkpoint, caplog):
     assert sum("retrying with 64 px tiles" in r.message for r in caplog.records) == 1
 
 
-def test_out_of_memory_below_the_smallest_tile_is_raised(tiny_checkpoint):
+@pytest.mark.parametrize("exact, smallest", [(False, memory.MIN_TILE), (True, memory.MIN_STEP_TILE)])
+def test_out_of_memory_below_the_smallest_tile_is_raised(tiny_checkpoint, exact, smallest):
     class Full(torch.nn.Module):  # a device with no memory at all
         def forward(self, x, **_):
             raise torch.OutOfMemoryError("simulated")
 
-    engine = Engine(stand_in(load_descriptor(tiny_checkpoint), Full()), "cpu")
+    engine = Engine(stand_in(load_descriptor(tiny_checkpoint), Full()), "cpu", exact_tiles=exact)
     with pytest.raises(torch.OutOfMemoryError):
         engine(torch.rand(1, 3, 300, 300))
-    assert engine.tile == 64  # it went down to the smallest tile before giving up
+    assert engine.tile == smallest  # it went down to the smallest tile of its kind before giving up
 
 
 def test_memory_plan_prefers_long_windows_then_tiles():
@@ -174,22 +176,28 @@ def test_filter_precision_and_tile_arguments(tiny_checkpoint):
     assert out.get_frame(0).format.id == vs.RGBS
     with pytest.raises(vs.Error, match="BasicVSRPP: precision must be one of"):
         vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, precision="int8")
-    with pytest.raises(vs.Error, match="BasicVSRPP: tile must be an integer >= 64"):
-        vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, tile=16)
+    with pytest.raises(vs.Error, match="BasicVSRPP: tile must be an integer >= 16"):
+        vsvsrpp.BasicVSRPP(clip, weights=tiny_checkpoint, tile=8)
 
 
 def test_a_cpu_pass_gives_its_freed_heap_back(monkeypatch, tiny_checkpoint):
     """Issue 26, item 12: resident memory crept up over a long clip (c16n2 x4, 96x64 frames: 1252 MiB
     at frame 200, 1372 MiB at frame 2016) as glibc's heaps kept the passes' freed transients;
-    with a trim after every CPU pass it stayed at 1025-1053 MiB (the curve is in docs/memory.md)."""
+    with a trim after every CPU pass it stayed at 1025-1053 MiB (the curve is in docs/memory.md).
+    Item 11: a trim where a pass enters its next phase steadies the resident peak of small passes."""
     from vsvsrpp.runtime import engine as engine_module
 
-    calls = []
-    monkeypatch.setattr(engine_module, "trim_heap", lambda: calls.append(1))
+    calls = []  # the module each trim came before (None: after a pass)
+    monkeypatch.setattr(engine_module, "trim_heap", lambda: calls.append(engine._placement.phase))
     engine = Engine(load_descriptor(tiny_checkpoint), "cpu")
     engine(torch.rand(3, 3, 32, 32))
+    assert calls[-1] is None and calls.count(None) == 1
     engine(torch.rand(2, 3, 32, 32))
-    assert len(calls) == 2
+    assert calls[-1] is None and calls.count(None) == 2
+    # and where a pass enters another phase: SPyNet, each branch's backbone, the reconstruction
+    model = engine.model
+    phases = [model.spynet, *(model.backbone[b] for b in ("backward_1", "forward_1", "backward_2", "forward_2")), model.reconstruction]
+    assert [c for c in calls if c is not None] == 2 * phases
 
 
 @pytest.mark.parametrize("family", ["basicvsrpp", "basicvsr", "realbasicvsr", "iconvsr"])

@@ -21,7 +21,7 @@ import vapoursynth as vs
 from ..arch import CallOption
 from ..errors import UsageError
 from ..runtime.device import resolve_device, resolve_precision
-from ..runtime.windows import MIN_TILE
+from ..runtime.windows import MIN_STEP_TILE
 from .colors import format_problem
 from .params import DEFAULT_SCENE_THRESHOLD, DITHER_TYPES, PARAMS, Param  # noqa: F401  (PARAMS, Param re-exported)
 
@@ -130,7 +130,7 @@ def validate(values: Mapping[str, Any], options: tuple[CallOption, ...], named: 
         output_format=_output_format(values["output_format"]),
         dither=values["dither"],
         precision=resolve_precision(values["precision"], device),
-        tile=_optional_int(values["tile"], "tile", MIN_TILE),
+        tile=_optional_int(values["tile"], "tile", MIN_STEP_TILE),
         exact_tiles=_optional_bool(values["exact_tiles"], "exact_tiles"),
         offload=_optional_bool(values["offload"], "offload"),
         options=given,

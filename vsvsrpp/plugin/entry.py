@@ -101,9 +101,19 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
           output_on_device: bool = False) -> tuple[int, Engine]:  # fmt: skip
     """The window, and the engine with the planned tile when ``window`` is None (memory plan;
     ``output_on_device``: the transfer converts the output window on the device)."""
-    if a.window is not None:
-        return a.window, engine
     d = engine.descriptor
+    if a.window is not None:  # fixed: only SPyNet's batch is planned
+        frames = min(a.window + 2 * a.overlap, clip.num_frames)
+        tiled = engine.tile is not None and engine.tile < max(clip.height, clip.width)
+        batch = memory.spynet_batch(
+            d.memory, frames, *d.size_requirements.padded(clip.height, clip.width), free_memory(a.device),
+            PRECISIONS[a.precision].itemsize, on_cpu=a.device.type == "cpu", tile=engine.tile if tiled else None,
+            margin=d.reach, exact=engine.exact_tiles, offload=engine.offload, emitted=min(a.window, clip.num_frames),
+        )  # fmt: skip
+        if batch != FLOW_BATCH_PIXELS:
+            engine = load_engine(checkpoint.path, a.device, a.precision, engine.tile, engine.offload, engine.exact_tiles, batch)
+            log.info("%s on %s: window %d, SPyNet one pair at a time (its default batch would not fit)", d.name, a.device, a.window)
+        return a.window, engine
     host_free = None if a.device.type == "cpu" else free_memory(torch.device("cpu"))
     try:
         chosen = memory.plan(
@@ -119,7 +129,7 @@ def _plan(clip: vs.VideoNode, a: arguments.FilterArgs, checkpoint: Checkpoint, e
     if (chosen.tile is not None and a.tile is None) or offload != engine.offload or batch is not None:
         exact = chosen.exact_tiles if a.tile is None else a.exact_tiles
         engine = load_engine(checkpoint.path, a.device, a.precision, a.tile or chosen.tile, offload, exact, batch)
-    log.info("%s on %s: %s", d.name, a.device, chosen.reason)
+    (log.warning if chosen.last_resort else log.info)("%s on %s: %s", d.name, a.device, chosen.reason)
     return chosen.window, engine
 
 

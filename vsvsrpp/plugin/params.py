@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, MIN_TILE
+from ..runtime.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, MIN_STEP_TILE, MIN_TILE
 
 __all__ = ["DEFAULT_SCENE_THRESHOLD", "DITHER_TYPES", "PARAMS", "PRECISION_NAMES", "Param"]
 
@@ -129,9 +129,9 @@ PARAMS: tuple[Param, ...] = (
           "``\"auto\"`` (fp16 on CUDA, fp32 on the CPU), ``\"fp32\"``, ``\"fp16\"`` or ``\"bf16\"``. Flow, sampling "
           "grids and deformable offsets stay float32 in all modes.", one_of(PRECISION_NAMES), "|".join(PRECISION_NAMES)),
     Param("tile", None, "int | None",
-          f"process frames in tiles of at most this many input pixels a side (>= {MIN_TILE}); chosen automatically "
-          "when not even a short window fits in memory, and halved after a CUDA out-of-memory error. See "
-          "``exact_tiles``.", integer(MIN_TILE), "N"),
+          f"process frames in tiles of at most this many input pixels a side (>= {MIN_STEP_TILE}; an independent "
+          f"tile's pass still runs on at least {MIN_TILE} px); chosen automatically when not even a short window fits "
+          "in memory, and halved after a CUDA out-of-memory error. See ``exact_tiles``.", integer(MIN_STEP_TILE), "N"),
     Param("exact_tiles", None, "bool | None",
           "``True``: step-wise tiles, every stage of the network run tile by tile on whole-frame features "
           "(BasicVSR++ only; the output equals whole frames; only the transients shrink). ``False``: independent "

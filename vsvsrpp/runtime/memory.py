@@ -44,12 +44,13 @@ import torch
 
 from ..arch import MemoryShape
 from ..arch.blocks import FLOW_BATCH_PIXELS
-from .windows import DEFAULT_WINDOW, MIN_TILE
+from .windows import DEFAULT_WINDOW, MIN_STEP_TILE, MIN_TILE, tile_layout
 
 #: Fraction of the free memory a pass may use (the rest covers the allocator's slack, cached
 #: output windows and everything else in the process).
 BUDGET_FRACTION = 0.7
-#: Shortest window the planner chooses before it resorts to spatial tiles.
+#: Shortest window the planner chooses before it resorts to spatial tiles (and, when no tile
+#: fits, to shorter windows: the last resort).
 MIN_WINDOW = 6
 
 
@@ -57,6 +58,9 @@ MIN_WINDOW = 6
 #: keeps 8 + 32 + 64 float32 channels alive, plus the pyramid, the normalised copies and the
 #: convolutions' reorders; measured 930-1100 on the CPU).
 SPYNET_BYTES_PER_PIXEL = 1100
+#: Bytes per pixel of every pair of a pass while SPyNet runs, whatever its batch: the pair's two
+#: frames gathered (2 x 3 float32) and its flow before the batches are joined (2 float32).
+SPYNET_PAIR_BYTES = 32
 #: Bytes per input pixel of a frame while its features are extracted at the input resolution,
 #: besides 3 feature maps (the 3-channel input reordered to a 16-channel blocked layout,
 #: float32; measured 250). The 1x models' first convolution is strided: it holds its
@@ -64,15 +68,13 @@ SPYNET_BYTES_PER_PIXEL = 1100
 EXTRACT_BYTES_PER_PIXEL = 256
 #: Resident memory per live byte on the CPU, where a pass's feature maps are heap-sized: glibc
 #: serves blocks under its mmap threshold (which grows up to :data:`HEAP_BLOCK_LIMIT`) from
-#: heaps that keep the freed transients of earlier phases, so a pass's resident peak exceeds the
-#: bytes alive at any one time. Measured over repeated passes: 1.05 to 1.25 for the models at the
-#: input resolution; 1.25 to 1.6 for the 1x models (quarter-resolution features and
-#: half-resolution transients, all heap-sized; the high end in a process whose earlier passes of
-#: other networks left freed blocks in the heap: the c16n2 x1 pass at 512x768 peaked at 410 to
-#: 490 MiB from run to run after three x4 passes). The flow phase runs first, on a clean heap.
+#: heaps that keep freed transients, so a pass's resident peak exceeds the bytes alive at any one
+#: time. The engine trims the heap wherever a pass enters its next phase (SPyNet, each branch,
+#: the reconstruction), so only one phase's freed transients stay resident. Measured so, over
+#: passes of every family after passes of the others in the same process: 0.99 to 1.06 for whole
+#: frames at the input resolution and 1.06 for the 1x models (quarter-resolution features; before
+#: the phase trims 1.25 to 1.6, varying from run to run with what earlier passes had left).
 CPU_ALLOCATOR_SLACK = 1.2
-#: The same for feature stride > 1 (the 1x models).
-CPU_ALLOCATOR_SLACK_STRIDED = 1.5
 #: glibc's largest mmap threshold (64-bit): larger blocks are mapped on their own and returned
 #: when freed. Passes whose feature maps are this large have no slack (measured, BasicVSR++ c64n7
 #: x4 at 960x540, 10 frames: 12.44 GiB whole, 7.88 GiB in step-wise tiles; the live bytes of the
@@ -118,8 +120,9 @@ def estimate(
         frames: frames in the pass (window + overlaps), >= 1.
         height, width: input frame size in pixels (after padding to the size requirements).
         dtype_bytes: bytes per value in the network's precision (4 for fp32, 2 for fp16/bf16).
-        tile: tile side in input pixels (None: whole frames); a tile's pass runs on up to
-            ``tile + 2 * margin`` pixels a side.
+        tile: tile side in input pixels (None: whole frames); independent tiles run on the
+            engine's layout (:func:`~vsvsrpp.runtime.windows.tile_layout`: near-equal cores of at
+            most ``tile``, each with ``margin`` on both sides), whose largest pass is counted.
         margin: the tiles' context margin, input pixels.
         offload: the kept features live in host memory (a few maps stay on the device).
         on_cpu: the device is the CPU: float32 frames are not copied for the pass.
@@ -139,8 +142,8 @@ def estimate(
     fs, d = shape.feature_stride, dtype_bytes
     ph, pw = height, width
     tiled = tile is not None and (height > tile or width > tile)
-    if tiled:
-        ph, pw = min(height, tile + 2 * margin), min(width, tile + 2 * margin)
+    if tiled:  # the largest pass of the engine's layout: near-equal cores, each with its margins
+        ph, pw = (max(s.end - s.start for s in tile_layout(n, tile, margin, MIN_TILE, fs)) for n in (height, width))
 
     def feature_pixels(h: int, w: int) -> int:
         return math.ceil(h / fs) * math.ceil(w / fs)
@@ -181,8 +184,12 @@ def estimate(
 
 def _spynet_bytes(pairs: int, pixels: int, flow_batch: int) -> int:
     """SPyNet's transients for ``pairs`` pairs of frames of ``pixels`` (flow-resolution) pixels,
-    run ``flow_batch`` pixels (at least one pair) at a time."""
-    return min(pairs, max(1, flow_batch // pixels)) * pixels * SPYNET_BYTES_PER_PIXEL if pairs else 0
+    run ``flow_batch`` pixels (at least one pair) at a time: a batch's, and for every pair its two
+    frames gathered (reference and support, float32 RGB) and its flow before the batches are
+    joined (:func:`~vsvsrpp.arch.blocks.neighbour_flows`)."""
+    if not pairs:
+        return 0
+    return min(pairs, max(1, flow_batch // pixels)) * pixels * SPYNET_BYTES_PER_PIXEL + pairs * pixels * SPYNET_PAIR_BYTES
 
 
 def _slack(shape: MemoryShape, feature_map: int) -> float:
@@ -190,7 +197,7 @@ def _slack(shape: MemoryShape, feature_map: int) -> float:
     ``feature_map`` bytes (see :data:`CPU_ALLOCATOR_SLACK`)."""
     if feature_map >= HEAP_BLOCK_LIMIT:
         return 1.0
-    return CPU_ALLOCATOR_SLACK if shape.feature_stride == 1 else CPU_ALLOCATOR_SLACK_STRIDED
+    return CPU_ALLOCATOR_SLACK
 
 
 def _extract_bytes(shape: MemoryShape, pixels: int, d: int) -> int:
@@ -262,6 +269,8 @@ class Plan:
             independent tiles (or none).
         flow_batch: frame pixels per SPyNet batch (:func:`vsvsrpp.arch.blocks.flow_batch`):
             the default, or one pair of frames when the default's batch does not fit.
+        last_resort: the window is shorter than :data:`MIN_WINDOW` (and than the longest asked
+            for): every frame sees fewer neighbours than the network is meant to (worth a warning).
     """
 
     window: int
@@ -271,6 +280,7 @@ class Plan:
     reason: str
     exact_tiles: bool = False
     flow_batch: int = FLOW_BATCH_PIXELS
+    last_resort: bool = False
 
 
 def _mib(n: int) -> str:
@@ -294,9 +304,12 @@ def plan(
 ) -> Plan:
     """Choose how to run passes within ``BUDGET_FRACTION`` of the free memory: the longest
     window (up to ``max_window``) on whole frames; then offloading (CUDA); then shorter windows
-    (down to :data:`MIN_WINDOW`); then the largest square step-wise tile, exact (a multiple of
-    16, at least :data:`MIN_TILE`; when ``shape.tile_halo`` is set); then the largest
-    independent tile. Each choice is tried with SPyNet's default batch, then with one pair of
+    (down to :data:`MIN_WINDOW`); then, at that window, the largest square step-wise tile, exact
+    (a multiple of 16, down to :data:`MIN_STEP_TILE`; when ``shape.tile_halo`` is set); then the
+    largest independent tile (down to :data:`MIN_TILE`). As the last resort, windows shorter than
+    :data:`MIN_WINDOW` (down to 1 frame plus the overlaps), each on whole frames, then in
+    step-wise and independent tiles: every frame then sees fewer neighbours, but a pass that fits
+    beats a refusal. Each choice is tried with SPyNet's default batch, then with one pair of
     frames at a time (the same flows, a little slower), before the next choice.
 
     Args:
@@ -317,7 +330,7 @@ def plan(
 
     Raises:
         MemoryError: when nothing fits; the message gives the memory the smallest choice needs
-            (:data:`MIN_WINDOW` frames in :data:`MIN_TILE` tiles) and the budget.
+            (a window of 1 frame in the smallest tiles) and the budget.
     """
     on_cpu = host_free_bytes is None
     budget = int(free_bytes * BUDGET_FRACTION)
@@ -338,57 +351,84 @@ def plan(
 
     one_pair = 1  # any batch of fewer pixels than a frame runs one pair at a time
 
-    def fitting(**kwargs) -> tuple[PassMemory, int] | None:
-        """The estimate with the default SPyNet batch if it fits, else with one pair if that fits."""
-        for batch in (FLOW_BATCH_PIXELS, one_pair):
-            m = estimate(shape, height=height, width=width, dtype_bytes=dtype_bytes, on_cpu=on_cpu, flow_batch=batch, **kwargs)
-            if fits(m, kwargs["emitted"]):
-                return m, batch
-        return None
-
-    def batch_note(batch: int) -> str:
-        return "" if batch == FLOW_BATCH_PIXELS else ", SPyNet one pair at a time"
+    def pass_memory(window: int, tile: int | None, exact: bool, offload: bool, batch: int) -> PassMemory:
+        return estimate(
+            shape, run_length(window), height, width, dtype_bytes, tile=tile, margin=margin, offload=offload,
+            on_cpu=on_cpu, exact=exact, flow_batch=batch, emitted=emitted(window),
+        )  # fmt: skip
 
     def need(m: PassMemory) -> str:
         if on_cpu:
             return f"{_mib(m.total)} of the {_mib(budget)} available"
         return f"{_mib(m.device)} of the {_mib(budget)} available on the device and {_mib(m.host)} of the {_mib(host_budget)} on the host"
 
-    offloads = (False,) if on_cpu else (False, True) if offload is None else (offload,)
-    first = estimate(shape, run_length(max_window), height, width, dtype_bytes, on_cpu=on_cpu, emitted=emitted(max_window))
-    for window in range(max_window, MIN_WINDOW - 1, -1):
-        for offload in offloads:
-            found = fitting(frames=run_length(window), offload=offload, emitted=emitted(window))
-            if found:
-                m, batch = found
-                if window == max_window and not offload:
-                    why = f"whole frames, window {window}{batch_note(batch)}: {need(m)}"
-                else:
-                    how = " with features offloaded to host memory" if offload else ""
-                    why = f"window {window}{how}{batch_note(batch)}: window {max_window} would need {need(first)}; this needs {need(m)}"
-                return Plan(window, None, offload, m, why, flow_batch=batch)
-    frames = run_length(MIN_WINDOW)
-    smallest = estimate(shape, frames, height, width, dtype_bytes, offload=offloads[-1], on_cpu=on_cpu, emitted=emitted(MIN_WINDOW))
     largest = (max(height, width) // 16) * 16
-    for exact in (True, False) if shape.tile_halo is not None else (False,):
-        for side in range(largest, MIN_TILE - 1, -16):
+    stepwise = [(side, True) for side in range(largest, MIN_STEP_TILE - 1, -16)] if shape.tile_halo is not None else []
+    independent = [(side, False) for side in range(largest, MIN_TILE - 1, -16)]
+    offloads = (False,) if on_cpu else (False, True) if offload is None else (offload,)
+    first = pass_memory(max_window, None, False, False, FLOW_BATCH_PIXELS)
+    whole = pass_memory(min(max_window, MIN_WINDOW), None, False, offloads[-1], one_pair)
+    for window in range(max_window, 0, -1):
+        tiles = [(None, False)] + (stepwise + independent if window <= MIN_WINDOW else [])
+        for tile, exact in tiles:
             for offload in offloads:
-                found = fitting(frames=frames, tile=side, margin=margin, offload=offload, exact=exact, emitted=emitted(MIN_WINDOW))
-                if found:
-                    m, batch = found
-                    how = " with features offloaded" if offload else ""
-                    kind = "step-wise tiles (exact)" if exact else f"independent tiles (margin {margin} px)"
-                    why = (
-                        f"{side} px {kind}, window {MIN_WINDOW}{how}{batch_note(batch)}: whole frames would need at least "
-                        f"{need(smallest)}; this needs {need(m)}"
-                    )
-                    return Plan(MIN_WINDOW, side, offload, m, why, exact, batch)
-    m = estimate(shape, frames, height, width, dtype_bytes, tile=MIN_TILE, margin=margin, offload=offloads[-1], on_cpu=on_cpu,
-                 flow_batch=one_pair, emitted=emitted(MIN_WINDOW))  # fmt: skip
+                for batch in (FLOW_BATCH_PIXELS, one_pair):
+                    m = pass_memory(window, tile, exact, offload, batch)
+                    if fits(m, emitted(window)):
+                        short = window < min(MIN_WINDOW, max_window)
+                        why = _reason(window, max_window, short, tile, exact, offload, batch, margin, need(first), need(whole), need(m))
+                        return Plan(window, tile, offload, m, why, exact and tile is not None, batch, short)
+    smallest = [(pass_memory(1, side, exact, offloads[-1], one_pair), side, exact) for side, exact in (stepwise[-1:] + independent[-1:] or [(None, False)])]
+    m, side, exact = min(smallest, key=lambda found: (found[0].device, found[0].total))
+    how = "whole" if side is None else f"in {side} px {'step-wise' if exact else 'independent'} tiles"
+    frames = run_length(1)
     raise MemoryError(
-        f"a pass of {frames} frames ({MIN_WINDOW} + 2 x overlap {overlap}) of {width}x{height} in {MIN_TILE} px tiles "
+        f"a pass of {frames} frame{'s' if frames > 1 else ''} (1 + 2 x overlap {overlap}) of {width}x{height} {how} "
         f"needs about {need(m)}"
     )
+
+
+def spynet_batch(
+    shape: MemoryShape,
+    frames: int,
+    height: int,
+    width: int,
+    free_bytes: int,
+    dtype_bytes: int = 4,
+    *,
+    on_cpu: bool = True,
+    tile: int | None = None,
+    margin: int = 0,
+    exact: bool = False,
+    offload: bool = False,
+    emitted: int | None = None,
+) -> int:
+    """SPyNet's batch for a pass whose window and tiles are fixed by the caller (the cluster's
+    segments, ``window=N``): the default (:data:`~vsvsrpp.arch.blocks.FLOW_BATCH_PIXELS`) when the
+    pass fits ``BUDGET_FRACTION`` of ``free_bytes`` with it (on a GPU: its device peak), else one
+    pair of frames at a time (1), which never needs more. Arguments as :func:`estimate`'s."""
+
+    def peak(batch: int) -> int:
+        m = estimate(shape, frames, height, width, dtype_bytes, tile=tile, margin=margin, offload=offload, on_cpu=on_cpu,
+                     exact=exact, flow_batch=batch, emitted=emitted)  # fmt: skip
+        return m.total if on_cpu else m.device
+
+    return FLOW_BATCH_PIXELS if peak(FLOW_BATCH_PIXELS) <= free_bytes * BUDGET_FRACTION else 1
+
+
+def _reason(window: int, max_window: int, last_resort: bool, tile: int | None, exact: bool, offload: bool, batch: int,
+            margin: int, first: str, whole: str, this: str) -> str:  # fmt: skip
+    """:attr:`Plan.reason`: the choice, and what the choices before it would have needed."""
+    how = " with features offloaded to host memory" if offload else ""
+    if batch != FLOW_BATCH_PIXELS:
+        how += ", SPyNet one pair at a time"
+    short = f" (shorter than {MIN_WINDOW}, the last resort: every frame sees fewer neighbours)" if last_resort else ""
+    if tile is None:
+        if window == max_window and not offload:
+            return f"whole frames, window {window}{how}: {this}"
+        return f"window {window}{short}{how}: window {max_window} would need {first}; this needs {this}"
+    kind = "step-wise tiles (exact)" if exact else f"independent tiles (margin {margin} px)"
+    return f"{tile} px {kind}, window {window}{short}{how}: whole frames would need at least {whole}; this needs {this}"
 
 
 def trim_heap() -> None:

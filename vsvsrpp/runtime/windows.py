@@ -1,4 +1,5 @@
-"""The window planner: which frames each network pass runs and which outputs it keeps.
+"""The window planner: which frames each network pass runs and which outputs it keeps; and
+how independent tiles split a frame (:func:`tile_layout`).
 
 A recurrent network cannot run over a whole film at once (memory grows with the number of
 frames), so the clip is cut into *windows*. Knows nothing of VapourSynth or torch.
@@ -22,6 +23,7 @@ The window of frame ``n`` depends only on the cuts in ``[n - W - O, n + W + O]``
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -32,6 +34,56 @@ DEFAULT_OVERLAP = 4
 #: Smallest spatial tile side (LR pixels) the memory planner or the OOM back-off goes down to
 #: (:mod:`vsvsrpp.runtime.memory`); here, beside the other grid sizes, as plain data.
 MIN_TILE = 64
+#: Smallest step-wise tile side (LR pixels; see ``exact_tiles``) the planner, the OOM back-off and
+#: the ``tile`` argument go down to: such tiles run on whole-frame features, so any side works,
+#: but below this the recomputation of their halos dominates.
+MIN_STEP_TILE = 16
+
+
+@dataclass(frozen=True)
+class TileSpan:
+    """One tile along one axis (input pixels).
+
+    Attributes:
+        start, end: the pixels the tile's pass runs on: its core plus up to ``margin`` of
+            context on each side (clamped to the frame, aligned to the network's stride).
+        core_start, core_end: the pixels it owns; the cores of an axis partition it.
+    """
+
+    start: int
+    end: int
+    core_start: int
+    core_end: int
+
+
+def tile_layout(length: int, tile: int, margin: int, minimum: int = 1, align: int = 1) -> list[TileSpan]:
+    """Split ``[0, length)`` into ``ceil(length / tile)`` cores of near-equal size and give each
+    ``margin`` pixels of context on each side.
+
+    Args:
+        length: frame size along the axis (input pixels; a multiple of ``align``).
+        tile: the largest core (input pixels). A core is never made smaller than
+            ``minimum - 2 * margin``: a span that would be widened to ``minimum`` anyway gains
+            nothing from a smaller core but repeats its neighbours' work.
+        margin: context pixels on each side of a core.
+        minimum: the shortest span a pass may run on (the network's size requirement); spans
+            are widened to it where the frame allows.
+        align: span and core boundaries are multiples of this (the network's size multiple).
+
+    Returns:
+        The spans in order; a single span ``[0, length)`` when ``tile >= length``.
+    """
+    n = 1 if length <= minimum else max(1, math.ceil(length / max(tile, minimum - 2 * margin, 1)))
+    cores = sorted({min(length, round(k * length / n / align) * align) for k in range(n + 1)} | {0, length})
+    spans = []
+    for c0, c1 in zip(cores, cores[1:]):
+        a = max(0, (c0 - margin) // align * align)
+        b = min(length, -(-(c1 + margin) // align) * align)
+        if b - a < minimum:
+            b = min(length, a + minimum)
+            a = max(0, b - minimum)
+        spans.append(TileSpan(a, b, c0, c1))
+    return spans
 
 
 @dataclass(frozen=True)
