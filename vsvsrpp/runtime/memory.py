@@ -367,7 +367,6 @@ def plan(
     independent = [(side, False) for side in range(largest, MIN_TILE - 1, -16)]
     offloads = (False,) if on_cpu else (False, True) if offload is None else (offload,)
     first = pass_memory(max_window, None, False, False, FLOW_BATCH_PIXELS)
-    whole = pass_memory(min(max_window, MIN_WINDOW), None, False, offloads[-1], one_pair)
     for window in range(max_window, 0, -1):
         tiles = [(None, False)] + (stepwise + independent if window <= MIN_WINDOW else [])
         for tile, exact in tiles:
@@ -376,6 +375,7 @@ def plan(
                     m = pass_memory(window, tile, exact, offload, batch)
                     if fits(m, emitted(window)):
                         short = window < min(MIN_WINDOW, max_window)
+                        whole = pass_memory(window, None, False, offloads[-1], one_pair)  # the least whole frames need
                         why = _reason(window, max_window, short, tile, exact, offload, batch, margin, need(first), need(whole), need(m))
                         return Plan(window, tile, offload, m, why, exact and tile is not None, batch, short)
     smallest = [(pass_memory(1, side, exact, offloads[-1], one_pair), side, exact) for side, exact in (stepwise[-1:] + independent[-1:] or [(None, False)])]
