@@ -61,7 +61,7 @@ def _install_hooks(descriptor: ModelDescriptor, placed: _Placement) -> None:
     On the CPU the heap is trimmed (:func:`~vsvsrpp.runtime.memory.trim_heap`) where a pass enters
     another of those modules: a phase's freed transients then do not stay resident under the
     next phase's (c16n2 x4, 256x256, one frame of 48 px step-wise tiles: peaks of 173-225 MiB
-    from run to run without it, 183-184 MiB with it; a handful of calls per pass)."""
+    from run to run without it, 182-199 MiB with it; six calls per BasicVSR++ pass)."""
 
     def before(module, args) -> None:
         control.check()

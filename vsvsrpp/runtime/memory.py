@@ -178,8 +178,8 @@ def estimate(
     # behind (_slack). The output window fills up during the reconstruction, or
     # is zeroed first when tiles are added to it.
     later_total = max(extract, on_device + pass_flows + step, on_device + pass_flows + recon + (0 if tiled else output))
-    total = inputs + max(flow_phase, int(later_total * _slack(shape, feat))) + (output if tiled else 0)
-    return PassMemory(int(inputs + max(flow_phase, later * _slack(shape, feat))), host, total)
+    total = inputs + max(flow_phase, int(later_total * _slack(feat))) + (output if tiled else 0)
+    return PassMemory(int(inputs + max(flow_phase, later * _slack(feat))), host, total)
 
 
 def _spynet_bytes(pairs: int, pixels: int, flow_batch: int) -> int:
@@ -192,7 +192,7 @@ def _spynet_bytes(pairs: int, pixels: int, flow_batch: int) -> int:
     return min(pairs, max(1, flow_batch // pixels)) * pixels * SPYNET_BYTES_PER_PIXEL + pairs * pixels * SPYNET_PAIR_BYTES
 
 
-def _slack(shape: MemoryShape, feature_map: int) -> float:
+def _slack(feature_map: int) -> float:
     """Resident bytes per live byte on the CPU for a pass whose feature maps have
     ``feature_map`` bytes (see :data:`CPU_ALLOCATOR_SLACK`)."""
     if feature_map >= HEAP_BLOCK_LIMIT:
@@ -246,8 +246,8 @@ def _estimate_exact(
         return PassMemory(device, host, device + host)
     # as a whole-frame pass: the output window fills up during the reconstruction
     later_total = max(on_device + extract, on_device + flows + branch + step, on_device + flows + recon + output)
-    total = inputs + max(flows + spynet, int(later_total * _slack(shape, feat)))
-    return PassMemory(int(inputs + max(flows + spynet, later * _slack(shape, feat))), host, total)
+    total = inputs + max(flows + spynet, int(later_total * _slack(feat)))
+    return PassMemory(int(inputs + max(flows + spynet, later * _slack(feat))), host, total)
 
 
 def estimate_bytes(shape: MemoryShape, frames: int, height: int, width: int, dtype_bytes: int = 4) -> int:
