@@ -115,7 +115,7 @@ def tiled_vs_whole(model: BasicVSRPlusPlus, x: torch.Tensor, tile: int, flows=No
 # (scale, frames, height, width, tile in input pixels): tiles that do and do not divide the
 # frame, one frame (no alignment), two (first order only), a tile as large as the frame
 EQUAL_CASES = [pytest.param(4, 5, 70, 150, 32, marks=pytest.mark.slow), (4, 5, 70, 150, 64), (4, 1, 70, 150, 32), (4, 2, 64, 64, 40), (4, 3, 64, 96, 200),
-               (1, 4, 256, 300, 128)]  # fmt: skip
+               (1, 4, 256, 300, 128), (4, 3, 64, 96, 16), pytest.param(1, 2, 256, 256, 16, marks=pytest.mark.slow)]  # fmt: skip  (16: MIN_STEP_TILE)
 
 
 @pytest.mark.parametrize("scale, t, h, w, tile", EQUAL_CASES)
